@@ -1,0 +1,41 @@
+"""Dependencies routes declare: the gateway, and the caller's API key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from llmaas.auth import ApiKey, KeyService
+from llmaas.errors import AuthenticationFailed
+from llmaas.gateway import Gateway
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def get_api_key(request: Request) -> ApiKey:
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationFailed(
+            "You didn't provide an API key. Provide it in the Authorization header as "
+            "'Bearer YOUR_KEY'.",
+            code="missing_api_key",
+        )
+    keys: KeyService = request.app.state.keys
+    secret = secret.strip()
+    hit, key = keys.cached(secret)
+    if not hit:
+        key = await run_in_threadpool(keys.authenticate, secret)  # reads the database
+    if key is None:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    request.state.key_prefix = key.prefix
+    return key
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+ApiKeyDep = Annotated[ApiKey, Depends(get_api_key)]

@@ -1,0 +1,84 @@
+"""The one place errors become HTTP: OpenAI's `{"error": {message, type, param, code}}`."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from llmaas.errors import EngineUnavailable, LlmaasError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    *,
+    type: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
+
+
+async def _platform_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LlmaasError)
+    headers = {}
+    if isinstance(exc, EngineUnavailable):
+        headers["retry-after"] = str(exc.retry_after_s)
+    return error_response(
+        exc.status_code, exc.message, type=exc.type, param=exc.param, code=exc.code, headers=headers
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    # pydantic names union members in the location ("str", "list[str]"); clients want the field.
+    param = ".".join(part for part in location if not _is_type_name(part)) or None
+    if first.get("type") == "json_invalid":
+        message, param = "The request body is not valid JSON.", None
+    elif first.get("type") == "missing":
+        message = f"Missing required parameter: '{param}'."
+    else:
+        message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
+    return error_response(400, message, type="invalid_request_error", param=param)
+
+
+def _is_type_name(part: str) -> bool:
+    return part in {"str", "int", "float", "bool"} or "[" in part or part.endswith("Part")
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    return error_response(
+        exc.status_code,
+        message,
+        type="invalid_request_error" if exc.status_code < 500 else "server_error",
+        code=_HTTP_CODES.get(exc.status_code),
+        headers=exc.headers,
+    )
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    # The one catch-all: log the failure's type and place, never the request's content.
+    log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return error_response(500, "The server had an error processing your request.", type="server_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LlmaasError, _platform_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

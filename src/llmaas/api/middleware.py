@@ -1,0 +1,91 @@
+"""Per-request context as a plain ASGI middleware: request id, body-size limit, metrics, access log."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmaas.api.errors import error_response
+from llmaas.observability.logs import log_request
+from llmaas.observability.metrics import Metrics
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_UNMETERED = ("/health", "/ready", "/metrics", "/docs", "/openapi.json", "/static")
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = _header(scope, b"x-request-id")
+        # A client's id is echoed only when it is plainly an id: it ends up in logs.
+        request_id = given if given and _SAFE_ID.fullmatch(given) else f"req_{uuid.uuid4().hex}"
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            response = error_response(
+                413, self._too_large(), type="invalid_request_error", code="request_too_large",
+                headers={"x-request-id": request_id},
+            )
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:  # a chunked body with no declared length
+                    raise HTTPException(413, self._too_large())
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            path: str = scope["path"]
+            if not path.startswith(_UNMETERED):
+                model = state.get("model") or "-"
+                endpoint = scope.get("route").path if scope.get("route") else "unmatched"
+                elapsed = time.perf_counter() - started
+                self.metrics.requests.labels(endpoint, model, str(status)).inc()
+                self.metrics.latency.labels(endpoint, model).observe(elapsed)
+                log_request(
+                    request_id=request_id, method=scope["method"], path=path, status=status,
+                    duration_ms=elapsed * 1000, key_prefix=state.get("key_prefix"),
+                    model=state.get("model"),
+                )
+
+    def _too_large(self) -> str:
+        return f"The request body exceeds the limit of {self.max_body_bytes} bytes."
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

@@ -1,0 +1,50 @@
+"""POST /v1/audio/transcriptions: a multipart upload, kept in memory, relayed to a speech engine."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from llmaas.api.deps import ApiKeyDep, GatewayDep
+from llmaas.api.openai.multipart import read_form
+from llmaas.errors import InvalidRequest
+
+router = APIRouter()
+
+_FORMATS = {"json", "text", "srt", "verbose_json", "vtt"}
+_PASSED_ON = ("language", "prompt", "response_format", "temperature")
+
+
+@router.post("/v1/audio/transcriptions", summary="Transcribe audio into text")
+async def create_transcription(request: Request, _key: ApiKeyDep, gateway: GatewayDep) -> Response:
+    settings = request.app.state.settings
+    form = await read_form(
+        request.headers.get("content-type", ""), request.stream(), max_bytes=settings.max_audio_bytes
+    )
+    upload = form.files.get("file")
+    if upload is None or not upload.data:
+        raise InvalidRequest("Missing required parameter: 'file'.", param="file")
+    model = form.get("model")
+    if not model:
+        raise InvalidRequest("Missing required parameter: 'model'.", param="model")
+    request.state.model = model
+    fields = {name: value for name in _PASSED_ON if (value := form.get(name)) is not None}
+    if fields.get("response_format", "json") not in _FORMATS:
+        raise InvalidRequest(
+            f"'response_format' must be one of {', '.join(sorted(_FORMATS))}.", param="response_format"
+        )
+    if "temperature" in fields:
+        try:
+            temperature = float(fields["temperature"])
+        except ValueError:
+            temperature = -1.0
+        if not 0 <= temperature <= 1:
+            raise InvalidRequest("'temperature' must be a number between 0 and 1.", param="temperature")
+    passed = list(fields.items()) + [
+        ("timestamp_granularities[]", value)  # the engine validates these
+        for value in form.fields.get("timestamp_granularities[]", [])
+    ]
+    body, content_type = await gateway.transcribe(
+        model_id=model, fields=passed, audio=upload.data, filename=upload.filename or "audio"
+    )
+    return Response(body, media_type=content_type.split(";")[0])

@@ -1,0 +1,6 @@
+"""The model catalog: what the platform offers, what each model can do, and where it runs."""
+
+from llmaas.catalog.catalog import Catalog, load_catalog
+from llmaas.catalog.models import Capability, EmbeddedEngine, ModelEntry, Upstream
+
+__all__ = ["Capability", "Catalog", "EmbeddedEngine", "ModelEntry", "Upstream", "load_catalog"]

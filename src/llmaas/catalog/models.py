@@ -1,0 +1,69 @@
+"""Catalog entries as the operator writes them in TOML, validated on load."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Capability(StrEnum):
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    TOOLS = "tools"
+    JSON = "json"
+    VISION = "vision"
+    EMBEDDINGS = "embeddings"
+    RERANK = "rerank"
+    TRANSCRIPTION = "transcription"
+
+
+class EmbeddedEngine(BaseModel):
+    """A local worker process that `llmaas serve` starts for this model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["llama", "embeddings", "transcription"]
+    artifact: str = Field(description="Bundled model artifact (see engines/assets.py).")
+    parallel: int = Field(4, ge=1, description="Concurrent sequences (llama.cpp slots).")
+    mmproj_artifact: str | None = Field(
+        None, description="Multimodal projector artifact for a vision GGUF model."
+    )
+    extra_args: list[str] = Field(default_factory=list, description="Passed verbatim to the engine.")
+
+
+class Upstream(BaseModel):
+    """An OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI) that serves this model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="Base URL, up to and including /v1.")
+    model: str | None = Field(None, description="The name the upstream knows; defaults to the id.")
+    api_key: str | None = Field(None, description="Bearer token the upstream expects, if any.")
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    family: str
+    owned_by: str
+    description: str = ""
+    capabilities: list[Capability]
+    context_length: int = Field(gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    languages: list[str] = Field(default_factory=list)
+    license: str
+    dimensions: int | None = Field(None, description="Embedding size, for embedding models.")
+    engine: EmbeddedEngine | None = None
+    upstreams: list[Upstream] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _served_somewhere(self) -> ModelEntry:
+        if self.engine is None and not self.upstreams:
+            raise ValueError(f"model {self.id!r} has neither an embedded engine nor an upstream")
+        return self
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities

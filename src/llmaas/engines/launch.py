@@ -1,0 +1,89 @@
+"""From catalog entries to engine command lines: which binary, which model file, which port."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from llmaas.catalog import Catalog, EmbeddedEngine, ModelEntry, Upstream
+from llmaas.engines.assets import ensure_artifact
+from llmaas.engines.llama_build import ensure_llama_server
+from llmaas.engines.supervisor import EngineSpec, free_port
+from llmaas.settings import Settings
+
+_WORKER_MODULES = {
+    "embeddings": "llmaas.engines.workers.embeddings",
+    "transcription": "llmaas.engines.workers.transcription",
+}
+
+
+def embedded_models(catalog: Catalog) -> list[ModelEntry]:
+    return [entry for entry in catalog if entry.engine is not None]
+
+
+def prepare(settings: Settings, catalog: Catalog, console: Console | None = None) -> None:
+    """Build the engine and fetch every bundled model the catalog needs (slow only the first time)."""
+    entries = embedded_models(catalog)
+    if any(entry.engine and entry.engine.kind == "llama" for entry in entries):
+        ensure_llama_server(settings.cache_dir, console=console)
+    for entry in entries:
+        assert entry.engine is not None
+        for artifact in filter(None, (entry.engine.artifact, entry.engine.mmproj_artifact)):
+            ensure_artifact(artifact, settings.cache_dir, console=console)
+
+
+def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
+    specs = []
+    port = settings.engine_base_port
+    for entry in embedded_models(catalog):
+        assert entry.engine is not None
+        port = free_port(port)
+        specs.append(EngineSpec(entry.id, _command(settings, entry, entry.engine, port), port))
+        port += 1
+    return specs
+
+
+def embedded_upstreams(specs: list[EngineSpec]) -> dict[str, list[Upstream]]:
+    upstreams: dict[str, list[Upstream]] = {}
+    for spec in specs:
+        upstreams.setdefault(spec.model_id, []).append(Upstream(url=spec.base_url))
+    return upstreams
+
+
+def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port: int) -> list[str]:
+    model_dir = ensure_artifact(engine.artifact, settings.cache_dir)
+    common = ["--host", "127.0.0.1", "--port", str(port)]
+    if engine.kind == "llama":
+        command = [
+            str(ensure_llama_server(settings.cache_dir)),
+            "--model", str(model_dir / "model.gguf"),
+            "--alias", entry.id,
+            *common,
+            "--threads", str(settings.engine_threads),
+            "--parallel", str(engine.parallel),
+            # Each slot gets the model's full advertised context.
+            "--ctx-size", str(entry.context_length * engine.parallel),
+            "--jinja",  # the model's own chat template: tool calls and JSON schemas
+            "--no-webui",
+        ]
+        if engine.mmproj_artifact:
+            mmproj = ensure_artifact(engine.mmproj_artifact, settings.cache_dir)
+            command += ["--mmproj", str(_single_file(mmproj))]
+        return command + engine.extra_args
+    return [
+        sys.executable, "-m", _WORKER_MODULES[engine.kind],
+        "--model-dir", str(model_dir),
+        "--model-id", entry.id,
+        *common,
+        "--threads", str(settings.engine_threads),
+        *engine.extra_args,
+    ]
+
+
+def _single_file(directory: Path) -> Path:
+    files = [path for path in directory.iterdir() if path.suffix == ".gguf"]
+    if len(files) != 1:
+        raise RuntimeError(f"expected one .gguf projector in {directory}, found {len(files)}")
+    return files[0]

@@ -1,0 +1,126 @@
+"""Runs embedded engine processes: starts them, restarts the ones that crash, stops them cleanly.
+
+The supervisor knows processes and ports, nothing of requests: the gateway reaches each engine over
+loopback HTTP, as it would reach vLLM on another machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+_STABLE_AFTER_S = 60.0  # a process that ran this long has its restart back-off reset
+_TAIL_LINES = 40
+
+
+@dataclass
+class EngineSpec:
+    model_id: str
+    command: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+@dataclass(eq=False)
+class EngineProcess:
+    spec: EngineSpec
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    # The engine's own last lines, in memory only, to explain a failed start. Engines run without
+    # verbose logging, so these are load messages, never request content.
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=_TAIL_LINES))
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+
+def free_port(preferred: int) -> int:
+    """The first port from `preferred` up that nothing listens on."""
+    for port in range(preferred, preferred + 1000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port from {preferred}")
+
+
+class Supervisor:
+    def __init__(self, specs: list[EngineSpec]) -> None:
+        self.engines = [EngineProcess(spec) for spec in specs]
+        self._watchers: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        for engine in self.engines:
+            await self._spawn(engine)
+            self._watchers.append(asyncio.create_task(self._watch(engine)))
+
+    async def _spawn(self, engine: EngineProcess) -> None:
+        engine.tail.clear()
+        engine.process = await asyncio.create_subprocess_exec(
+            *engine.spec.command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **engine.spec.env},
+            start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop the engines
+        )
+        engine.started_at = time.monotonic()
+        log.info("engine for %s started (pid %s)", engine.spec.model_id, engine.process.pid)
+
+    async def _watch(self, engine: EngineProcess) -> None:
+        while not self._stopping:
+            process = engine.process
+            assert process is not None and process.stdout is not None
+            async for line in process.stdout:
+                engine.tail.append(line.decode("utf-8", "replace").rstrip())
+            code = await process.wait()
+            if self._stopping:
+                return
+            if time.monotonic() - engine.started_at > _STABLE_AFTER_S:
+                engine.restarts = 0
+            delay = min(30.0, 2.0**engine.restarts)
+            engine.restarts += 1
+            log.warning(
+                "engine for %s exited with %s; restarting in %.0fs", engine.spec.model_id, code, delay
+            )
+            await asyncio.sleep(delay)
+            if not self._stopping:
+                await self._spawn(engine)
+
+    async def stop(self, *, grace_s: float = 10.0) -> None:
+        self._stopping = True
+        for engine in self.engines:
+            if engine.running:
+                assert engine.process is not None
+                with contextlib.suppress(ProcessLookupError):
+                    engine.process.send_signal(signal.SIGTERM)
+        for engine in self.engines:
+            if engine.process is None:
+                continue
+            try:
+                await asyncio.wait_for(engine.process.wait(), grace_s)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    engine.process.kill()
+                await engine.process.wait()
+        for watcher in self._watchers:
+            watcher.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)

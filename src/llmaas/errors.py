@@ -1,0 +1,73 @@
+"""The errors services raise. Only `api/errors.py` turns them into HTTP.
+
+    LlmaasError                     message, param, code
+    ├── InvalidRequest              400  a malformed or unsupported request
+    │   ├── ContextLengthExceeded   400  prompt + output do not fit the model's context
+    │   └── UnsupportedForModel     400  the model lacks the capability (chat on a base model, images)
+    ├── AuthenticationFailed        401  missing, unknown or revoked API key
+    ├── ModelNotFound               404  no such model in the catalog
+    ├── PayloadTooLarge             413  the body exceeds the configured limit
+    ├── EngineUnavailable           503  no healthy upstream, or all are saturated (retryable)
+    └── UpstreamFailed              502  the engine answered with something unusable
+"""
+
+from __future__ import annotations
+
+
+class LlmaasError(Exception):
+    status_code = 500
+    type = "server_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+
+class InvalidRequest(LlmaasError):
+    status_code = 400
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    default_code = "context_length_exceeded"
+
+
+class UnsupportedForModel(InvalidRequest):
+    default_code = "model_not_supported"
+
+
+class AuthenticationFailed(LlmaasError):
+    status_code = 401
+    type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class ModelNotFound(LlmaasError):
+    status_code = 404
+    type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class PayloadTooLarge(LlmaasError):
+    status_code = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class EngineUnavailable(LlmaasError):
+    status_code = 503
+    type = "server_error"
+    default_code = "engine_unavailable"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamFailed(LlmaasError):
+    status_code = 502
+    type = "server_error"
+    default_code = "upstream_error"

@@ -1,0 +1,105 @@
+"""Talking to upstream engines over HTTP, and turning their failures into our error tree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llmaas.errors import (
+    ContextLengthExceeded,
+    EngineUnavailable,
+    InvalidRequest,
+    LlmaasError,
+    UpstreamFailed,
+)
+from llmaas.routing import UpstreamTarget
+
+# llama.cpp says "exceed_context_size_error" / "exceeds the available context size";
+# vLLM says "This model's maximum context length is N tokens".
+_CONTEXT_ERROR = re.compile(r"context (size|length|window)|exceed_context", re.IGNORECASE)
+
+
+class UpstreamClient:
+    """One pooled HTTP client for all upstreams of this gateway replica."""
+
+    def __init__(self, *, timeout_s: float) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
+            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=5),
+            json_serialize=lambda value: orjson.dumps(value).decode(),
+            skip_auto_headers=("User-Agent",),
+        )
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    @asynccontextmanager
+    async def post(
+        self,
+        candidates: Iterator[UpstreamTarget],
+        path: str,
+        *,
+        json: Callable[[UpstreamTarget], Any] | None = None,
+        data: Callable[[UpstreamTarget], aiohttp.FormData] | None = None,
+    ) -> AsyncIterator[tuple[UpstreamTarget, aiohttp.ClientResponse]]:
+        """POST to the first upstream that accepts the connection; yield its successful response.
+
+        A connection failure moves on to the next candidate (nothing was sent, so it is safe);
+        anything the upstream answers is final.
+        """
+        for target in candidates:
+            target.outstanding += 1
+            try:
+                try:
+                    response = await self._session.post(
+                        target.base_url + path,
+                        json=json(target) if json else None,
+                        data=data(target) if data else None,
+                        headers=target.headers,
+                    )
+                except aiohttp.ClientConnectionError:
+                    target.healthy = False  # the health checker brings it back
+                    continue
+                except TimeoutError:
+                    raise EngineUnavailable("The engine did not answer in time.") from None
+                try:
+                    if response.status != 200:
+                        raise await upstream_error(response)
+                    yield target, response
+                finally:
+                    response.release()
+                return
+            finally:
+                target.outstanding -= 1
+        raise EngineUnavailable("No engine for this model accepted the request; retry shortly.")
+
+
+async def upstream_error(response: aiohttp.ClientResponse) -> LlmaasError:
+    """Map an upstream's non-200 answer to our error tree, keeping its message when it helps."""
+    try:
+        body = orjson.loads(await response.read())
+        error = body.get("error", body) if isinstance(body, dict) else {}
+        message = str(error.get("message") or error.get("detail") or "") if isinstance(error, dict) else ""
+        kind = str(error.get("type") or "") if isinstance(error, dict) else ""
+    except (orjson.JSONDecodeError, aiohttp.ClientError):
+        message, kind = "", ""
+    status = response.status
+    if status == 400 and _CONTEXT_ERROR.search(f"{kind} {message}"):
+        return ContextLengthExceeded(
+            message or "The request does not fit the model's context length.", param="messages"
+        )
+    if 400 <= status < 500 and status not in (401, 403, 404, 429):
+        return InvalidRequest(message or "The engine refused the request.")
+    if status in (429, 503):
+        return EngineUnavailable("The engine is saturated; retry shortly.", retry_after_s=1)
+    # Upstream auth or routing problems are the operator's, not the client's.
+    return UpstreamFailed(f"The engine failed (HTTP {status}).")

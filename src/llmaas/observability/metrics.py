@@ -1,0 +1,52 @@
+"""Prometheus metrics, on a registry owned by the app (no global state shared between apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "llmaas_requests",
+            "Requests answered, by endpoint, model and HTTP status.",
+            ["endpoint", "model", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "llmaas_request_duration_seconds",
+            "Time from request to the last byte of the answer.",
+            ["endpoint", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "llmaas_time_to_first_token_seconds",
+            "Time from request to the first streamed token.",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "llmaas_tokens",
+            "Tokens processed, by model and kind (prompt or completion).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+        self.upstream_ready = Gauge(
+            "llmaas_upstream_ready",
+            "1 when at least one upstream of the model is healthy.",
+            ["model"],
+            registry=self.registry,
+        )
+
+    def count_tokens(self, model: str, usage: dict[str, object] | None) -> None:
+        if not usage:
+            return
+        for kind in ("prompt_tokens", "completion_tokens"):
+            value = usage.get(kind)
+            if isinstance(value, int) and value > 0:
+                self.tokens.labels(model, kind.removesuffix("_tokens")).inc(value)

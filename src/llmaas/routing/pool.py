@@ -1,0 +1,94 @@
+"""Upstream pools per model, kept honest by active health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from llmaas.errors import EngineUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class UpstreamTarget:
+    """One OpenAI-compatible server for one model."""
+
+    base_url: str  # up to and including /v1
+    model: str  # the model name this upstream knows
+    api_key: str | None = None
+    healthy: bool = False
+    outstanding: int = 0
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+class UpstreamPool:
+    def __init__(self, model_id: str, targets: list[UpstreamTarget]) -> None:
+        self.model_id = model_id
+        self.targets = targets
+
+    @property
+    def ready(self) -> bool:
+        return any(target.healthy for target in self.targets)
+
+    def candidates(self) -> Iterator[UpstreamTarget]:
+        """Healthy targets, least outstanding requests first; each at most once per request."""
+        tried: set[int] = set()
+        while True:
+            healthy = [t for t in self.targets if t.healthy and id(t) not in tried]
+            if not healthy:
+                if not tried:
+                    raise EngineUnavailable(
+                        f"The engine for `{self.model_id}` is not available right now; retry shortly.",
+                        retry_after_s=2,
+                    )
+                return
+            target = min(healthy, key=lambda t: t.outstanding)
+            tried.add(id(target))
+            yield target
+
+
+class Router:
+    def __init__(self, pools: dict[str, UpstreamPool]) -> None:
+        self.pools = pools
+
+    def pool(self, model_id: str) -> UpstreamPool:
+        return self.pools[model_id]
+
+    def readiness(self) -> dict[str, bool]:
+        return {model_id: pool.ready for model_id, pool in self.pools.items()}
+
+    async def check_health(self, session: aiohttp.ClientSession, *, timeout_s: float = 2.0) -> None:
+        targets = [target for pool in self.pools.values() for target in pool.targets]
+        await asyncio.gather(*(self._probe(session, target, timeout_s) for target in targets))
+
+    async def watch_health(self, session: aiohttp.ClientSession, *, interval_s: float) -> None:
+        while True:
+            await self.check_health(session)
+            await asyncio.sleep(interval_s)
+
+    @staticmethod
+    async def _probe(session: aiohttp.ClientSession, target: UpstreamTarget, timeout_s: float) -> None:
+        # `GET /v1/models` is the one health signal every OpenAI-compatible server shares
+        # (vLLM, llama.cpp, Ollama, TGI and our workers all answer it, and fail it while loading).
+        try:
+            async with session.get(
+                f"{target.base_url}/models",
+                headers=target.headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                healthy = response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            healthy = False
+        if healthy != target.healthy:
+            log.info("upstream %s for %s is %s", target.base_url, target.model,
+                     "healthy" if healthy else "unhealthy")
+        target.healthy = healthy

@@ -1,0 +1,83 @@
+"""`llmaas serve`: engines and gateway in one supervised process tree."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+import uvloop
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from llmaas.app import create_app
+from llmaas.catalog import Catalog, load_catalog
+from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
+from llmaas.engines.supervisor import Supervisor
+from llmaas.routing import Router
+from llmaas.settings import Settings
+from llmaas.storage.database import create_database_engine, migrate
+
+
+def run(settings: Settings, console: Console) -> None:
+    catalog = load_catalog(settings.catalog_file)
+    database = create_database_engine(settings.resolved_database_url)
+    migrate(database)
+    specs = []
+    if settings.embedded:
+        prepare(settings, catalog, console)
+        specs = engine_specs(settings, catalog)
+    supervisor = Supervisor(specs)
+    app = create_app(settings, catalog=catalog, database=database, upstreams=embedded_upstreams(specs))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # our own access log carries the request id and no query strings
+        http="httptools",
+        timeout_graceful_shutdown=30,
+        log_level="warning",
+    )
+    uvloop.run(_serve(uvicorn.Server(config), supervisor, app.state.router, catalog, console, settings))
+
+
+async def _serve(
+    server: uvicorn.Server,
+    supervisor: Supervisor,
+    router: Router,
+    catalog: Catalog,
+    console: Console,
+    settings: Settings,
+) -> None:
+    await supervisor.start()
+    serving = asyncio.create_task(server.serve())
+    try:
+        await _show_progress(router, catalog, console, serving)
+        if not serving.done():
+            url = f"http://{settings.host}:{settings.port}"
+            console.print(
+                f"[bold green]llmaas is serving on {url}[/bold green]  (API reference: {url}/docs)\n"
+                "Get an API key with: [bold]llmaas keys create --name my-app[/bold]\n"
+                f"Then: OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY=<key> your-openai-client"
+            )
+        await serving  # returns after SIGINT/SIGTERM, once in-flight requests have finished
+    finally:
+        await supervisor.stop()
+
+
+async def _show_progress(
+    router: Router, catalog: Catalog, console: Console, serving: asyncio.Task[None]
+) -> None:
+    """A live table of models until all are ready (or the server stops first)."""
+
+    def table() -> Table:
+        grid = Table("model", "engine", title="Starting engines")
+        for entry in catalog:
+            ready = router.pools[entry.id].ready
+            grid.add_row(entry.id, "[green]ready[/green]" if ready else "[yellow]loading…[/yellow]")
+        return grid
+
+    with Live(table(), console=console, refresh_per_second=4, transient=False) as live:
+        while not serving.done() and not all(router.readiness().values()):
+            await asyncio.sleep(0.5)
+            live.update(table())

@@ -1,0 +1,65 @@
+"""Platform settings: environment variables (LLMAAS_*) over an optional TOML file over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMAAS_", extra="forbid")
+
+    home: Path = Field(Path(".llmaas"), description="Where the platform keeps its state (SQLite database).")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "llmaas",
+        description="Engine builds and bundled model files; shared by checkouts, safe to delete.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; defaults to a SQLite file under `home`."
+    )
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8000, description="Port the gateway listens on.")
+    catalog_file: Path | None = Field(
+        None, description="Model catalog (TOML); defaults to the bundled embedded catalog."
+    )
+    embedded: bool = Field(True, description="Start the embedded engines for models that declare one.")
+    engine_threads: int = Field(2, ge=1, description="CPU threads per embedded engine process.")
+    engine_base_port: int = Field(18100, description="First loopback port handed to embedded engines.")
+    max_request_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted request body.")
+    max_audio_bytes: int = Field(25 * 1024 * 1024, description="Largest accepted audio upload.")
+    upstream_timeout_s: float = Field(600.0, description="Longest an engine may take to answer.")
+    health_interval_s: float = Field(2.0, description="How often upstream health is checked.")
+    key_cache_ttl_s: float = Field(30.0, description="How long a key lookup is cached in memory.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'llmaas.db').resolve()}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Read settings; `overrides` (from CLI flags) win over the environment, which wins over the file."""
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if config_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            return tuple(sources)
+
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return Settings.model_validate(FileSettings(**given).model_dump())  # type: ignore[arg-type]

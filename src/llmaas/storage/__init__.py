@@ -1,0 +1,1 @@
+"""Relational state: SQLite by default, PostgreSQL in production, one Alembic-managed schema."""

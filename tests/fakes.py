@@ -1,0 +1,99 @@
+"""A fake OpenAI-compatible engine for gateway-logic tests (slow, broken, recording).
+
+Never a stand-in for the real engines end to end: tests/e2e runs those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+
+
+@dataclass
+class FakeEngine:
+    """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow."""
+
+    model: str
+    mode: str = "ok"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    forms: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/models", self.models),
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/completions", self.chat, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/audio/transcriptions", self.transcriptions, methods=["POST"]),
+            ]
+        )
+
+    async def models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+
+    async def chat(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        if self.mode == "context_error":
+            error = {"code": 400, "message": "the request exceeds the available context size",
+                     "type": "exceed_context_size_error"}
+            return JSONResponse({"error": error}, status_code=400)
+        if self.mode == "server_error":
+            return JSONResponse({"error": {"message": "boom"}}, status_code=500)
+        if self.mode == "garbage":
+            return Response(b"<html>oops</html>", status_code=500)
+        if self.mode == "slow":
+            await asyncio.sleep(0.5)
+        if body.get("stream"):
+            return StreamingResponse(self._stream(body), media_type="text/event-stream")
+        return JSONResponse({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": self.model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "Hello there"}}],
+            "usage": USAGE,
+        })
+
+    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        for i, word in enumerate(["Hello", " there", " friend"]):
+            if self.mode == "die_mid_stream" and i == 2:
+                raise RuntimeError("engine died")  # uvicorn drops the connection
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
+                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        last = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield b"data: " + orjson.dumps(last) + b"\n\n"
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
+                     "choices": [], "usage": USAGE}
+            yield b"data: " + orjson.dumps(usage) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    async def embeddings(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        data = [{"object": "embedding", "index": i, "embedding": [0.6, 0.8]} for i in range(len(texts))]
+        return JSONResponse({"object": "list", "data": data, "model": self.model,
+                             "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
+
+    async def transcriptions(self, request: Request) -> Response:
+        async with request.form() as form:
+            upload = form["file"]
+            assert not isinstance(upload, str)
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            self.forms.append({**fields, "file": await upload.read()})
+        if fields.get("response_format") == "text":
+            return Response("hello world\n", media_type="text/plain")
+        return JSONResponse({"text": "hello world"})

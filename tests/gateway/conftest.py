@@ -1,0 +1,68 @@
+"""A gateway in front of a fake engine, served on loopback, with the official SDK as the client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+from llmaas.app import create_app
+from llmaas.auth import KeyService
+from llmaas.catalog import Catalog, ModelEntry, Upstream
+from llmaas.settings import Settings
+from llmaas.storage.database import create_database_engine, migrate
+from tests.fakes import FakeEngine
+from tests.servers import free_port, serve
+
+
+@dataclass
+class Platform:
+    url: str
+    key: str
+    engine: FakeEngine
+    client: openai.OpenAI
+
+
+def catalog_for(engine_url: str) -> Catalog:
+    def entry(model_id: str, capabilities: list[str], url: str = engine_url, **extra: object) -> ModelEntry:
+        return ModelEntry.model_validate({
+            "id": model_id, "family": "test", "owned_by": "tests", "capabilities": capabilities,
+            "context_length": 4096, "max_output_tokens": 512, "license": "MIT",
+            "upstreams": [Upstream(url=f"{url}/v1", model="upstream-name")], **extra,
+        })
+
+    return Catalog([
+        entry("chat-model", ["chat", "completions", "tools", "json"]),
+        entry("vision-model", ["chat", "vision"]),
+        entry("base-model", ["completions"]),
+        entry("embed-model", ["embeddings"], dimensions=2),
+        entry("speech-model", ["transcription"]),
+        entry("down-model", ["chat"], url=f"http://127.0.0.1:{free_port()}"),
+    ])
+
+
+@pytest.fixture(scope="package")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    home: Path = tmp_path_factory.mktemp("home")
+    engine = FakeEngine(model="upstream-name")
+    settings = Settings(home=home, max_request_bytes=64 * 1024, max_audio_bytes=32 * 1024,
+                        health_interval_s=0.2)
+    database = create_database_engine(settings.resolved_database_url)
+    migrate(database)
+    secret = KeyService(database).create(name="tests").secret
+    with serve(engine.app()) as engine_url:
+        app = create_app(settings, catalog=catalog_for(engine_url), database=database)
+        with serve(app) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
+            yield Platform(url, secret, engine, client)
+
+
+@pytest.fixture
+def engine(platform: Platform) -> Iterator[FakeEngine]:
+    platform.engine.mode = "ok"
+    platform.engine.requests.clear()
+    yield platform.engine
+    platform.engine.mode = "ok"
