@@ -1,0 +1,36 @@
+# `make serve` and `make test` are all a newcomer needs; both set up what is missing first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test lint typecheck bench clean
+
+install: $(STAMP)
+	@scripts/system-packages.sh build
+	$(BIN)/llmaas setup
+
+# Re-install only when the pins change; a second `make install` takes seconds.
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+serve: install
+	$(BIN)/llmaas serve
+
+test: install
+	@scripts/system-packages.sh test
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy --strict src
+
+bench: install
+	$(BIN)/python -m bench.gateway_overhead
+	$(BIN)/python -m bench.engine_throughput
+
+clean:
+	rm -rf $(VENV) .llmaas

@@ -1,0 +1,90 @@
+"""`llmaas serve` as a user runs it, with the real embedded engines and bundled models.
+
+One server for the whole session: starting seven engines on two cores takes a while.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.servers import free_port
+
+STARTUP_TIMEOUT_S = 600  # the first run builds llama.cpp and assembles the models
+
+
+@dataclass
+class Served:
+    url: str
+    key: str
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def client(self, **kwargs: object) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "llmaas", *args], env=self.env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("llmaas-home")
+    port = free_port()
+    env = {
+        **os.environ,
+        "LLMAAS_HOME": str(home),
+        "LLMAAS_ENGINE_BASE_PORT": str(port + 1),
+        "LLMAAS_KEY_CACHE_TTL_S": "0.5",
+        "LLMAAS_HEALTH_INTERVAL_S": "0.5",
+    }
+    log_path = home / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmaas", "serve", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log_path)
+        created = subprocess.run(
+            [sys.executable, "-m", "llmaas", "keys", "create", "--name", "e2e"],
+            env=env, capture_output=True, text=True, check=True, timeout=60,
+        )
+        key = created.stdout.strip().splitlines()[-1]
+        yield Served(url, key, home, env, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"llmaas serve exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"llmaas serve not ready in time:\n{log_path.read_text()[-3000:]}")

@@ -1,0 +1,77 @@
+"""The platform around the engines: keys, model list, readiness, engine restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import Served
+
+pytestmark = pytest.mark.e2e
+
+
+def test_model_list_shows_the_catalog(served: Served) -> None:
+    models = {m.id: m.model_extra or {} for m in served.client().models.list()}
+    assert {"qwen2.5-coder-0.5b-instruct", "gemma-3-270m", "multilingual-e5-small",
+            "whisper-base"} <= set(models)
+    assert models["qwen2.5-coder-0.5b-instruct"]["context_length"] == 8192
+    assert "tools" in models["qwen2.5-coder-0.5b-instruct"]["capabilities"]
+    assert all(extra["ready"] for extra in models.values())
+
+
+def test_key_create_prints_the_key_alone_on_the_last_line(served: Served) -> None:
+    created = served.cli("keys", "create", "--name", "second-app")
+    assert created.returncode == 0
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("sk-llmaas-") and " " not in secret
+    listing = served.cli("keys", "list")
+    assert "second-app" in listing.stdout and secret not in listing.stdout
+    assert secret not in (served.home / "llmaas.db").read_bytes().decode("latin-1")
+
+
+def test_a_revoked_key_stops_working(served: Served) -> None:
+    secret = served.cli("keys", "create", "--name", "short-lived").stdout.strip().splitlines()[-1]
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=secret, max_retries=0)
+    assert client.models.list().data
+    prefix = secret[: len("sk-llmaas-") + 8]
+    assert served.cli("keys", "revoke", prefix).returncode == 0
+    time.sleep(1.0)  # the gateway's key cache lives 0.5 s in this test set-up
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+
+
+def engine_pid(model_id: str) -> int:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--alias" in argv and model_id.encode() in argv:
+            return int(entry.name)
+    raise LookupError(model_id)
+
+
+def test_a_crashed_engine_is_restarted(served: Served) -> None:
+    model = "smollm2-135m-instruct"
+    os.kill(engine_pid(model), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    saw_unavailable = False
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{served.url}/ready").json()["models"][model]
+        saw_unavailable |= state == "unavailable"
+        if saw_unavailable and state == "ready":
+            break
+        time.sleep(0.2)
+    assert saw_unavailable, "readiness reflects the dead engine"
+    reply = served.client().chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert reply.choices[0].message.content is not None
