@@ -13,7 +13,7 @@ from llmaas.storage.database import create_database_engine, migrate
 
 @pytest.fixture
 def database(tmp_path: Path) -> Engine:
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+    engine: Engine = create_database_engine(f"sqlite:///{tmp_path / 'keys.db'}")
     migrate(engine)
     return engine
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import openai
@@ -57,7 +58,7 @@ def test_streaming_through_the_sdk(served: Served) -> None:
 
 def test_tool_call_round_trip(served: Served) -> None:
     client = served.client()
-    tools = [{
+    tools: Any = [{
         "type": "function",
         "function": {
             "name": "get_weather",
@@ -66,23 +67,24 @@ def test_tool_call_round_trip(served: Served) -> None:
                            "required": ["city"]},
         },
     }]
-    messages: list[dict[str, object]] = [
+    messages: Any = [
         {"role": "user", "content": "What is the weather in Paris? Use the tool."}
     ]
     first = client.chat.completions.create(
-        model="qwen2.5-coder-0.5b-instruct", messages=messages, tools=tools,  # type: ignore[arg-type]
+        model="qwen2.5-coder-0.5b-instruct", messages=messages, tools=tools,
         tool_choice="required", max_tokens=64, temperature=0,
     )
     calls = first.choices[0].message.tool_calls
-    assert calls and calls[0].function.name == "get_weather"  # type: ignore[union-attr]
-    arguments = json.loads(calls[0].function.arguments)  # type: ignore[union-attr]
+    assert calls and calls[0].type == "function"
+    assert calls[0].function.name == "get_weather"
+    arguments = json.loads(calls[0].function.arguments)
     assert "paris" in arguments["city"].lower()
     messages += [
         first.choices[0].message.model_dump(exclude_none=True),
         {"role": "tool", "tool_call_id": calls[0].id, "content": '{"temperature_c": 18, "sky": "clear"}'},
     ]
     second = client.chat.completions.create(
-        model="qwen2.5-coder-0.5b-instruct", messages=messages, tools=tools,  # type: ignore[arg-type]
+        model="qwen2.5-coder-0.5b-instruct", messages=messages, tools=tools,
         max_tokens=48, temperature=0,
     )
     answer = second.choices[0].message.content or ""

@@ -67,7 +67,7 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
         message,
         type="invalid_request_error" if exc.status_code < 500 else "server_error",
         code=_HTTP_CODES.get(exc.status_code),
-        headers=exc.headers,
+        headers=dict(exc.headers) if exc.headers else None,
     )
 
 

@@ -70,7 +70,8 @@ class RequestContext:
             path: str = scope["path"]
             if not path.startswith(_UNMETERED):
                 model = state.get("model") or "-"
-                endpoint = scope.get("route").path if scope.get("route") else "unmatched"
+                route = scope.get("route")
+                endpoint = route.path if route is not None else "unmatched"
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(endpoint, model, str(status)).inc()
                 self.metrics.latency.labels(endpoint, model).observe(elapsed)

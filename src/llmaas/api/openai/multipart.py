@@ -85,7 +85,7 @@ async def read_form(content_type: str, stream: AsyncIterator[bytes], *, max_byte
 
     parser = MultipartParser(
         boundary,
-        {  # type: ignore[arg-type]
+        {
             "on_part_data": on_part_data,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
