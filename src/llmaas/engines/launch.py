@@ -63,8 +63,10 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
             *common,
             "--threads", str(settings.engine_threads),
             "--parallel", str(engine.parallel),
-            # Each slot gets the model's full advertised context.
+            # Each slot gets exactly the model's advertised context, no more: a prompt that would
+            # not fit on another deployment of the same catalog must not fit here either.
             "--ctx-size", str(entry.context_length * engine.parallel),
+            "--no-kv-unified",
             "--jinja",  # the model's own chat template: tool calls and JSON schemas
             "--no-webui",
         ]
