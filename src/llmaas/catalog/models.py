@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,12 +26,26 @@ class EmbeddedEngine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["llama", "embeddings", "transcription"]
-    artifact: str = Field(description="Bundled model artifact (see engines/assets.py).")
+    artifact: str | None = Field(None, description="Bundled model artifact (see engines/assets.py).")
+    model_path: Path | None = Field(
+        None, description="The operator's own model: a GGUF file for llama, a directory for workers."
+    )
     parallel: int = Field(4, ge=1, description="Concurrent sequences (llama.cpp slots).")
     mmproj_artifact: str | None = Field(
-        None, description="Multimodal projector artifact for a vision GGUF model."
+        None, description="Bundled multimodal projector for a vision GGUF model."
+    )
+    mmproj_path: Path | None = Field(
+        None, description="The operator's own multimodal projector (GGUF) for a vision model."
     )
     extra_args: list[str] = Field(default_factory=list, description="Passed verbatim to the engine.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EmbeddedEngine:
+        if (self.artifact is None) == (self.model_path is None):
+            raise ValueError("give exactly one of `artifact` and `model_path`")
+        if self.mmproj_artifact is not None and self.mmproj_path is not None:
+            raise ValueError("give at most one of `mmproj_artifact` and `mmproj_path`")
+        return self
 
 
 class Upstream(BaseModel):

@@ -26,6 +26,11 @@ def embedded_models(catalog: Catalog) -> list[ModelEntry]:
 def prepare(settings: Settings, catalog: Catalog, console: Console | None = None) -> None:
     """Build the engine and fetch every bundled model the catalog needs (slow only the first time)."""
     entries = embedded_models(catalog)
+    for entry in entries:
+        assert entry.engine is not None
+        for path in filter(None, (entry.engine.model_path, entry.engine.mmproj_path)):
+            if not path.exists():
+                raise FileNotFoundError(f"model `{entry.id}`: {path} does not exist")
     if any(entry.engine and entry.engine.kind == "llama" for entry in entries):
         ensure_llama_server(settings.cache_dir, console=console)
     for entry in entries:
@@ -53,12 +58,11 @@ def embedded_upstreams(specs: list[EngineSpec]) -> dict[str, list[Upstream]]:
 
 
 def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port: int) -> list[str]:
-    model_dir = ensure_artifact(engine.artifact, settings.cache_dir)
     common = ["--host", "127.0.0.1", "--port", str(port)]
     if engine.kind == "llama":
         command = [
             str(ensure_llama_server(settings.cache_dir)),
-            "--model", str(model_dir / "model.gguf"),
+            "--model", str(_model_location(settings, engine)),
             "--alias", entry.id,
             *common,
             "--threads", str(settings.engine_threads),
@@ -73,15 +77,26 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
         if engine.mmproj_artifact:
             mmproj = ensure_artifact(engine.mmproj_artifact, settings.cache_dir)
             command += ["--mmproj", str(_single_file(mmproj))]
+        elif engine.mmproj_path:
+            command += ["--mmproj", str(engine.mmproj_path)]
         return command + engine.extra_args
     return [
         sys.executable, "-m", _WORKER_MODULES[engine.kind],
-        "--model-dir", str(model_dir),
+        "--model-dir", str(_model_location(settings, engine)),
         "--model-id", entry.id,
         *common,
         "--threads", str(settings.engine_threads),
         *engine.extra_args,
     ]
+
+
+def _model_location(settings: Settings, engine: EmbeddedEngine) -> Path:
+    """The operator's own path, or the bundled artifact (a directory; llama takes its GGUF file)."""
+    if engine.model_path is not None:
+        return engine.model_path
+    assert engine.artifact is not None
+    directory = ensure_artifact(engine.artifact, settings.cache_dir)
+    return directory / "model.gguf" if engine.kind == "llama" else directory
 
 
 def _single_file(directory: Path) -> Path:

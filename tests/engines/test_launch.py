@@ -1,0 +1,53 @@
+"""Engine command lines from catalog entries, including an operator's own vision model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from llmaas.catalog import Catalog, EmbeddedEngine, ModelEntry
+from llmaas.engines import launch
+from llmaas.settings import Settings
+
+
+def vision_catalog(tmp_path: Path) -> Catalog:
+    (tmp_path / "vlm.gguf").write_bytes(b"GGUF")
+    (tmp_path / "mmproj.gguf").write_bytes(b"GGUF")
+    return Catalog([ModelEntry(
+        id="my-vlm", family="f", owned_by="me", capabilities=["chat", "vision"], context_length=4096,
+        license="Apache-2.0",
+        engine=EmbeddedEngine(kind="llama", model_path=tmp_path / "vlm.gguf",
+                              mmproj_path=tmp_path / "mmproj.gguf", parallel=2),
+    )])
+
+
+def test_an_operator_vision_model_gets_its_projector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(launch, "ensure_llama_server", lambda cache_dir, **_: Path("/opt/llama-server"))
+    settings = Settings(cache_dir=tmp_path, engine_base_port=21000, engine_threads=3)
+    [spec] = launch.engine_specs(settings, vision_catalog(tmp_path))
+    command = spec.command
+    assert command[0] == "/opt/llama-server"
+    assert command[command.index("--model") + 1] == str(tmp_path / "vlm.gguf")
+    assert command[command.index("--mmproj") + 1] == str(tmp_path / "mmproj.gguf")
+    assert command[command.index("--ctx-size") + 1] == str(4096 * 2)
+    assert command[command.index("--threads") + 1] == "3"
+    assert command[command.index("--alias") + 1] == "my-vlm"
+    assert spec.base_url == f"http://127.0.0.1:{spec.port}/v1"
+
+
+def test_a_missing_operator_file_is_reported_before_start(tmp_path: Path) -> None:
+    catalog = vision_catalog(tmp_path)
+    (tmp_path / "mmproj.gguf").unlink()
+    with pytest.raises(FileNotFoundError, match="mmproj.gguf"):
+        launch.prepare(Settings(cache_dir=tmp_path), catalog)
+
+
+def test_an_engine_needs_exactly_one_model_source() -> None:
+    with pytest.raises(ValidationError, match="exactly one"):
+        EmbeddedEngine(kind="llama")
+    with pytest.raises(ValidationError, match="exactly one"):
+        EmbeddedEngine(kind="llama", artifact="a", model_path=Path("/m.gguf"))
