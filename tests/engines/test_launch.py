@@ -42,7 +42,7 @@ def test_an_operator_vision_model_gets_its_projector(
 def test_a_missing_operator_file_is_reported_before_start(tmp_path: Path) -> None:
     catalog = vision_catalog(tmp_path)
     (tmp_path / "mmproj.gguf").unlink()
-    with pytest.raises(FileNotFoundError, match="mmproj.gguf"):
+    with pytest.raises(FileNotFoundError, match=r"mmproj\.gguf"):
         launch.prepare(Settings(cache_dir=tmp_path), catalog)
 
 
