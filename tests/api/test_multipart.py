@@ -30,7 +30,7 @@ def test_fields_and_a_large_file_stay_in_memory(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     audio = bytes(range(256)) * 20_000  # 5 MB: Starlette would have spooled this to disk
     content_type, body = encode({"model": "m", "language": "fr"}, {"file": ("a.wav", audio)})
-    form = asyncio.run(read_form(content_type, chunks(body, 65536), max_bytes=10_000_000))
+    form = asyncio.run(read_form({"content-type": content_type}, chunks(body, 65536), max_bytes=10_000_000))
     assert form.get("model") == "m" and form.get("language") == "fr"
     assert form.files["file"].data == audio and form.files["file"].filename == "a.wav"
     assert list(tmp_path.iterdir()) == []
@@ -39,15 +39,35 @@ def test_fields_and_a_large_file_stay_in_memory(
 def test_the_limit_counts_every_part() -> None:
     content_type, body = encode({"model": "m"}, {"file": ("a.wav", bytes(5000))})
     with pytest.raises(PayloadTooLarge):
-        asyncio.run(read_form(content_type, chunks(body), max_bytes=4000))
+        asyncio.run(read_form({"content-type": content_type}, chunks(body), max_bytes=4000))
 
 
 def test_not_multipart_is_refused() -> None:
     with pytest.raises(InvalidRequest):
-        asyncio.run(read_form("application/json", chunks(b"{}"), max_bytes=100))
+        asyncio.run(read_form({"content-type": "application/json"}, chunks(b"{}"), max_bytes=100))
 
 
 def test_a_truncated_body_is_malformed() -> None:
     content_type, body = encode({"model": "m"}, {"file": ("a.wav", bytes(100))})
-    form = asyncio.run(read_form(content_type, chunks(body[:-60]), max_bytes=10_000))
-    assert "file" not in form.files  # the unfinished part is never handed on
+    with pytest.raises(InvalidRequest, match="incomplete"):
+        asyncio.run(read_form({"content-type": content_type}, chunks(body[:-60]), max_bytes=10_000))
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
+    async def never() -> AsyncIterator[bytes]:
+        raise AssertionError("the body must not be read")
+        yield b""
+
+    headers = {"content-type": "multipart/form-data; boundary=x", "content-length": str(10**9)}
+    with pytest.raises(PayloadTooLarge):
+        asyncio.run(read_form(headers, never(), max_bytes=1000))
+
+
+def test_long_fields_and_too_many_parts_are_refused() -> None:
+    content_type, body = encode({"prompt": "x" * 70_000}, {"file": ("a.wav", b"abc")})
+    with pytest.raises(InvalidRequest) as caught:
+        asyncio.run(read_form({"content-type": content_type}, chunks(body), max_bytes=10**6))
+    assert caught.value.param == "prompt"
+    content_type, body = encode({f"f{i}": "v" for i in range(40)}, {"file": ("a.wav", b"abc")})
+    with pytest.raises(InvalidRequest, match="at most"):
+        asyncio.run(read_form({"content-type": content_type}, chunks(body), max_bytes=10**6))

@@ -18,9 +18,7 @@ _PASSED_ON = ("language", "prompt", "response_format", "temperature")
 @router.post("/v1/audio/transcriptions", summary="Transcribe audio into text")
 async def create_transcription(request: Request, _key: ApiKeyDep, gateway: GatewayDep) -> Response:
     settings = request.app.state.settings
-    form = await read_form(
-        request.headers.get("content-type", ""), request.stream(), max_bytes=settings.max_audio_bytes
-    )
+    form = await read_form(request.headers, request.stream(), max_bytes=settings.max_audio_bytes)
     upload = form.files.get("file")
     if upload is None or not upload.data:
         raise InvalidRequest("Missing required parameter: 'file'.", param="file")

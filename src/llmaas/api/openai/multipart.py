@@ -1,17 +1,26 @@
-"""An in-memory multipart/form-data reader for uploads that must never touch the disk.
+"""multipart/form-data read into memory, within limits: an upload never touches the disk.
 
-Starlette's form parser spools files over 1 MB to a temporary file; audio is content, and content
-is never written anywhere. This reader keeps every part in memory, under a size limit.
+Starlette's `request.form()` spools every file part over 1 MB to a temporary file, whatever
+`max_part_size` says (that bounds plain fields only). Audio is content, and content is never
+stored, so the gateway and the transcription worker both read uploads with this instead:
+
+    form = await read_form(request.headers, request.stream(), max_bytes=25 * 1024 * 1024)
+    audio = form.files["file"].data
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from llmaas.errors import InvalidRequest, PayloadTooLarge
+
+MAX_FIELD_BYTES = 64 * 1024  # every field but a file is a short string
+MAX_PARTS = 32
+_FRAMING_BYTES = 1024 * 1024  # room in the body for the fields, part headers and boundaries
 
 
 @dataclass
@@ -27,78 +36,101 @@ class Form:
     files: dict[str, FormFile] = field(default_factory=dict)
 
     def get(self, name: str) -> str | None:
+        """The last value sent for a field, stripped; None when absent."""
         values = self.fields.get(name)
-        return values[-1] if values else None
+        return values[-1].strip() if values else None
 
 
-@dataclass
-class _Part:
-    headers: dict[bytes, bytes] = field(default_factory=dict)
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
+class _Reader:
+    """Collects parts while python-multipart calls back."""
 
+    def __init__(self, boundary: bytes, max_bytes: int) -> None:
+        self.form = Form()
+        self.max_bytes = max_bytes
+        self._parts = 0
+        self._data = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._is_file = False
+        self.parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": lambda data, start, end: self._header_name.extend(data[start:end]),
+                "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+                "on_part_end": self._on_part_end,
+            },
+        )
 
-async def read_form(content_type: str, stream: AsyncIterator[bytes], *, max_bytes: int) -> Form:
-    kind, options = parse_options_header(content_type)
-    boundary = options.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        raise InvalidRequest("Send the upload as multipart/form-data.", param="file")
+    def too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The upload exceeds the limit of {self.max_bytes} bytes.", param="file")
 
-    form = Form()
-    part = _Part()
-    header_name = bytearray()
-    header_value = bytearray()
-    total = 0
+    def _on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise InvalidRequest(f"A form may have at most {MAX_PARTS} fields.")
+        self._data, self._headers = bytearray(), {}
 
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        nonlocal total
-        total += end - start
-        if total > max_bytes:
-            raise PayloadTooLarge(f"The upload exceeds the limit of {max_bytes} bytes.", param="file")
-        part.chunks.append(data[start:end])
+    def _on_header_end(self) -> None:
+        self._headers[bytes(self._header_name).strip().lower()] = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
 
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        header_name.extend(data[start:end])
+    def _on_headers_finished(self) -> None:
+        _, self._disposition = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._is_file = b"filename" in self._disposition
 
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        header_value.extend(data[start:end])
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if len(self._data) + end - start > (self.max_bytes if self._is_file else MAX_FIELD_BYTES):
+            if self._is_file:
+                raise self.too_large()
+            raise InvalidRequest(f"The field {self._name()!r} is too long.", param=self._name() or None)
+        self._data.extend(data[start:end])
 
-    def on_header_end() -> None:
-        part.headers[bytes(header_name).lower()] = bytes(header_value)
-        header_name.clear()
-        header_value.clear()
-
-    def on_part_end() -> None:
-        nonlocal part
-        _, disposition = parse_options_header(part.headers.get(b"content-disposition", b""))
-        name = disposition.get(b"name", b"").decode("utf-8", "replace")
-        body = b"".join(part.chunks)
-        if b"filename" in disposition:
-            form.files[name] = FormFile(
-                filename=disposition[b"filename"].decode("utf-8", "replace"),
-                content_type=part.headers.get(b"content-type", b"").decode("latin-1"),
-                data=body,
+    def _on_part_end(self) -> None:
+        name = self._name()
+        if self._is_file:
+            self.form.files[name] = FormFile(
+                filename=self._disposition[b"filename"].decode("utf-8", "replace"),
+                content_type=self._headers.get(b"content-type", b"").decode("latin-1"),
+                data=bytes(self._data),
             )
         else:
-            form.fields.setdefault(name, []).append(body.decode("utf-8", "replace"))
-        part = _Part()
+            try:
+                self.form.fields.setdefault(name, []).append(self._data.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InvalidRequest(f"The field {name!r} is not UTF-8.", param=name) from None
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_data": on_part_data,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_part_end": on_part_end,
-        },
-    )
+    def _name(self) -> str:
+        return str(self._disposition.get(b"name", b"").decode("utf-8", "replace"))
+
+
+async def read_form(
+    headers: Mapping[str, str], stream: AsyncIterator[bytes], *, max_bytes: int
+) -> Form:
+    """The form's fields and files; 413 past `max_bytes` of file, 400 for anything malformed."""
+    kind, options = parse_options_header(headers.get("content-type", ""))
+    if kind != b"multipart/form-data" or b"boundary" not in options:
+        raise InvalidRequest("The request body must be multipart/form-data.")
+    reader = _Reader(options[b"boundary"], max_bytes)
+    max_body = max_bytes + _FRAMING_BYTES
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_body:
+        raise reader.too_large()  # refused before a byte of the body is read
+    received = 0
     try:
         async for chunk in stream:
-            parser.write(chunk)
-        parser.finalize()
-    except (PayloadTooLarge, InvalidRequest):
-        raise
-    except Exception:  # python-multipart raises its own error types for malformed bodies
+            received += len(chunk)
+            if received > max_body:
+                raise reader.too_large()
+            reader.parser.write(chunk)
+    except FormParserError:
         raise InvalidRequest("The multipart body is malformed.") from None
-    return form
+    # python-multipart's finalize() does not check this: a body cut short never reached its end.
+    if reader.parser.state != MultipartState.END:
+        raise InvalidRequest("The multipart body is malformed or incomplete.")
+    return reader.form

@@ -14,6 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from llmaas.errors import LlmaasError
+
 
 @dataclass(frozen=True)
 class WorkerOptions:
@@ -75,6 +77,11 @@ def error_response(error: WorkerError) -> JSONResponse:
 
 
 async def handle_worker_error(request: Request, exc: Exception) -> Response:
+    """Renders WorkerError, and the platform's own errors raised by shared code (upload parsing)."""
+    if isinstance(exc, LlmaasError):
+        exc = WorkerError(
+            exc.message, status_code=exc.status_code, type=exc.type, param=exc.param, code=exc.code
+        )
     assert isinstance(exc, WorkerError)
     return error_response(exc)
 
