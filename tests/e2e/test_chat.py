@@ -87,8 +87,8 @@ def test_tool_call_round_trip(served: Served) -> None:
         model="qwen2.5-coder-0.5b-instruct", messages=messages, tools=tools,
         max_tokens=48, temperature=0,
     )
-    answer = second.choices[0].message.content or ""
-    assert "18" in answer
+    # The tool's result reached the model: the answer uses it (a 0.5B model may just quote it).
+    assert "18" in (second.choices[0].message.content or "")
 
 
 def test_json_object_output_parses(served: Served) -> None:

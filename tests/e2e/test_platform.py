@@ -46,22 +46,24 @@ def test_a_revoked_key_stops_working(served: Served) -> None:
         client.models.list()
 
 
-def engine_pid(model_id: str) -> int:
+def engine_pid(served: Served, model_id: str) -> int:
+    """The engine process `served` started for the model (other servers may run on this machine)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if b"--alias" in argv and model_id.encode() in argv:
+        if parent == served.process.pid and b"--alias" in argv and model_id.encode() in argv:
             return int(entry.name)
     raise LookupError(model_id)
 
 
 def test_a_crashed_engine_is_restarted(served: Served) -> None:
     model = "smollm2-135m-instruct"
-    os.kill(engine_pid(model), signal.SIGKILL)
+    os.kill(engine_pid(served, model), signal.SIGKILL)
     deadline = time.monotonic() + 60
     saw_unavailable = False
     while time.monotonic() < deadline:

@@ -17,6 +17,7 @@ from llmaas.catalog import Capability, Catalog, ModelEntry
 from llmaas.errors import InvalidRequest, UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.gateway.streams import relay_stream
+from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
 
@@ -51,7 +52,11 @@ class Gateway:
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         payload.pop("max_completion_tokens", None)
         payload["max_tokens"] = _max_tokens(entry, request.max_completion_tokens or request.max_tokens)
-        return await self._generate(entry, "/chat/completions", payload, request.stream_options)
+        narrow_tool_choice(request, payload)
+        result = await self._generate(entry, "/chat/completions", payload, request.stream_options)
+        if isinstance(result, dict):
+            recover_tool_calls(request, result)
+        return result
 
     # -- completions --------------------------------------------------------------------------
 
