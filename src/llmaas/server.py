@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 import uvloop
@@ -38,7 +41,23 @@ def run(settings: Settings, console: Console) -> None:
         timeout_graceful_shutdown=30,
         log_level="warning",
     )
-    uvloop.run(_serve(uvicorn.Server(config), supervisor, app.state.router, catalog, console, settings))
+    uvloop.run(_serve(_Server(config), supervisor, app.state.router, catalog, console, settings))
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM once it has drained, which would kill us before the engines are
+    stopped; here the signal only starts the drain, and `_serve` stops the engines after it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _serve(

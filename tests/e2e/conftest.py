@@ -68,12 +68,28 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         key = created.stdout.strip().splitlines()[-1]
         yield Served(url, key, home, env, process)
     finally:
+        engines = children(process.pid)
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(60)
+            assert process.wait(60) == 0, "llmaas serve exits cleanly on SIGTERM"
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+        # Teardown doubles as the test of a clean stop: no engine may outlive the platform.
+        assert not [pid for pid in engines if Path(f"/proc/{pid}").exists()], "engines left running"
+
+
+def children(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            # /proc/PID/stat: "pid (name) state ppid ..."; the name may itself hold parentheses.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent:
+            pids.append(int(entry.name))
+    return pids
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:

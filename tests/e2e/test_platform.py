@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import Served
+from tests.e2e.conftest import Served, children
 
 pytestmark = pytest.mark.e2e
 
@@ -48,16 +48,10 @@ def test_a_revoked_key_stops_working(served: Served) -> None:
 
 def engine_pid(served: Served, model_id: str) -> int:
     """The engine process `served` started for the model (other servers may run on this machine)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == served.process.pid and b"--alias" in argv and model_id.encode() in argv:
-            return int(entry.name)
+    for pid in children(served.process.pid):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"--alias" in argv and model_id.encode() in argv:
+            return pid
     raise LookupError(model_id)
 
 

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 from llmaas.engines.supervisor import EngineSpec, Supervisor, free_port
 
@@ -56,3 +59,32 @@ def test_free_port_skips_a_port_in_use() -> None:
         busy.listen()
         taken = busy.getsockname()[1]
         assert free_port(taken) != taken
+
+
+def test_engines_die_with_a_supervisor_killed_outright(tmp_path: Path) -> None:
+    pid_file = tmp_path / "engine.pid"
+    engine = [sys.executable, "-c",
+              f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"]
+    script = (
+        "import asyncio, sys\n"
+        "from llmaas.engines.supervisor import EngineSpec, Supervisor\n"
+        "async def main():\n"
+        f"    await Supervisor([EngineSpec('m', {engine!r}, 20200)]).start()\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, 9)
+    raise AssertionError("the engine outlived its supervisor")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 
 _STABLE_AFTER_S = 60.0  # a process that ran this long has its restart back-off reset
 _TAIL_LINES = 40
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 @dataclass
@@ -47,6 +50,13 @@ class EngineProcess:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the supervisor is killed outright, its engines follow."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(preferred: int) -> int:
@@ -81,6 +91,7 @@ class Supervisor:
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, **engine.spec.env},
             start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop the engines
+            preexec_fn=_die_with_parent,
         )
         engine.started_at = time.monotonic()
         log.info("engine for %s started (pid %s)", engine.spec.model_id, engine.process.pid)
