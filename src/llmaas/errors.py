@@ -5,7 +5,10 @@
     │   ├── ContextLengthExceeded   400  prompt + output do not fit the model's context
     │   └── UnsupportedForModel     400  the model lacks the capability (chat on a base model, images)
     ├── AuthenticationFailed        401  missing, unknown or revoked API key
-    ├── ModelNotFound               404  no such model in the catalog
+    ├── PermissionDenied            403  the key may not use this model
+    ├── NotFound                    404  no such tenant, tier or key
+    │   └── ModelNotFound           404  no such model in the catalog
+    ├── Conflict                    409  the name is taken
     ├── PayloadTooLarge             413  the body exceeds the configured limit
     ├── EngineUnavailable           503  no healthy upstream, or all are saturated (retryable)
     └── UpstreamFailed              502  the engine answered with something unusable
@@ -45,10 +48,26 @@ class AuthenticationFailed(LlmaasError):
     default_code = "invalid_api_key"
 
 
-class ModelNotFound(LlmaasError):
+class PermissionDenied(LlmaasError):
+    status_code = 403
+    type = "invalid_request_error"
+    default_code = "model_not_allowed"
+
+
+class NotFound(LlmaasError):
     status_code = 404
     type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class Conflict(LlmaasError):
+    status_code = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
 
 
 class PayloadTooLarge(LlmaasError):

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
-from llmaas.auth import KeyService
+from llmaas.auth import KeyLimits, KeyService
 from llmaas.auth.keys import KEY_MARK
-from llmaas.errors import AuthenticationFailed
+from llmaas.errors import AuthenticationFailed, NotFound
 from llmaas.storage.database import create_database_engine, migrate
 
 
@@ -56,4 +57,49 @@ def test_another_process_revoking_takes_effect_after_the_cache_ttl(database: Eng
 def test_migrations_are_idempotent(database: Engine) -> None:
     migrate(database)
     with database.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0002"
+
+
+def test_a_key_from_before_tenancy_moves_to_the_default_tenant(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine: Engine = create_database_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", "llmaas:storage/migrations")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text(
+            "insert into api_keys (name, prefix, secret_hash, created_at) "
+            "values ('old', 'sk-llmaas-old00000', 'h', '2026-01-01')"
+        ))
+    migrate(engine)
+    [listing] = KeyService(engine).list()
+    assert (listing.name, listing.tenant) == ("old", "default")
+
+
+def test_expired_keys_and_models_a_key_may_use(database: Engine) -> None:
+    service = KeyService(database)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    expired = service.create(name="old", expires_at=past)
+    with pytest.raises(AuthenticationFailed):
+        service.authenticate(expired.secret)
+    limited = service.create(name="narrow", allowed_models=["m1"])
+    assert limited.key.may_use("m1") and not limited.key.may_use("m2")
+
+
+def test_rotation_keeps_the_old_secret_for_the_grace_period(database: Engine) -> None:
+    service = KeyService(database, cache_ttl_s=0)
+    old = service.create(name="app", limits=KeyLimits(requests_per_minute=7))
+    new = service.rotate(old.key.prefix, grace=timedelta(hours=1))
+    assert new.key.prefix != old.key.prefix and new.key.limits.requests_per_minute == 7
+    assert service.authenticate(old.secret).id == old.key.id
+    service.rotate(new.key.prefix, grace=timedelta(0))
+    with pytest.raises(AuthenticationFailed):
+        service.authenticate(new.secret)
+
+
+def test_keys_belong_to_an_existing_tenant(database: Engine) -> None:
+    with pytest.raises(NotFound):
+        KeyService(database).create(name="x", tenant="nobody")

@@ -10,25 +10,47 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from llmaas.errors import AuthenticationFailed
-from llmaas.storage.tables import ApiKeyRow
+from llmaas.errors import AuthenticationFailed, NotFound
+from llmaas.storage.tables import ApiKeyRow, TenantRow, TierRow
+from llmaas.tenancy.tenants import DEFAULT_TENANT
+from llmaas.tenancy.tiers import Tier
 
 KEY_MARK = "sk-llmaas-"
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_CACHE_LIMIT = 100_000  # entries; a flood of made-up keys cannot grow memory without bound
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """The key's own limits; None means the key adds none (its tenant's tier still applies)."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    monthly_budget_nano: int | None = None
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """What the gateway knows about the caller once the key is recognised."""
+    """Everything admission needs about the caller, cached with the key."""
 
     id: int
     name: str
     prefix: str
+    tenant_id: int
+    tenant: str
+    tier: Tier
+    limits: KeyLimits
+    prepaid_credit_nano: int | None
+    allowed_models: frozenset[str] | None
+    expires_at: datetime | None
+
+    def may_use(self, model_id: str) -> bool:
+        return self.allowed_models is None or model_id in self.allowed_models
 
 
 @dataclass(frozen=True)
@@ -42,8 +64,12 @@ class KeyListing:
     id: int
     name: str
     prefix: str
+    tenant: str
     created_at: datetime
+    expires_at: datetime | None
     revoked_at: datetime | None
+    limits: KeyLimits
+    allowed_models: list[str] | None
 
 
 def hash_secret(secret: str) -> str:
@@ -54,6 +80,11 @@ def _random(length: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 class KeyService:
     def __init__(self, engine: Engine, *, cache_ttl_s: float = 30.0) -> None:
         self._engine = engine
@@ -61,22 +92,64 @@ class KeyService:
         # hash -> (key, or None for "no such key", expiry on the monotonic clock)
         self._cache: dict[str, tuple[ApiKey | None, float]] = {}
 
-    def create(self, *, name: str) -> IssuedKey:
+    def create(
+        self,
+        *,
+        name: str,
+        tenant: str = DEFAULT_TENANT,
+        limits: KeyLimits = KeyLimits(),
+        allowed_models: list[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> IssuedKey:
         prefix = KEY_MARK + _random(8)
         secret = prefix + _random(40)
-        row = ApiKeyRow(
-            name=name, prefix=prefix, secret_hash=hash_secret(secret), created_at=datetime.now(UTC)
-        )
         with Session(self._engine) as session, session.begin():
+            tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
+            if tenant_id is None:
+                raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
+            row = ApiKeyRow(
+                name=name, prefix=prefix, secret_hash=hash_secret(secret), tenant_id=tenant_id,
+                created_at=datetime.now(UTC), expires_at=expires_at, allowed_models=allowed_models,
+                requests_per_minute=limits.requests_per_minute,
+                tokens_per_minute=limits.tokens_per_minute,
+                monthly_budget_nano=limits.monthly_budget_nano,
+            )
             session.add(row)
-            session.flush()
-            key = ApiKey(id=row.id, name=row.name, prefix=row.prefix)
+        key = self._lookup(hash_secret(secret))
+        assert key is not None
         return IssuedKey(key=key, secret=secret)
 
-    def list(self) -> list[KeyListing]:
+    def rotate(self, prefix: str, *, grace: timedelta) -> IssuedKey:
+        """A new secret with the same tenant, limits and models; the old one works for `grace` more."""
+        with Session(self._engine) as session, session.begin():
+            old = session.scalar(
+                select(ApiKeyRow).where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
+            )
+            if old is None:
+                raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+            tenant = session.scalar(select(TenantRow.name).where(TenantRow.id == old.tenant_id))
+            original_end = _aware(old.expires_at)
+            grace_end = datetime.now(UTC) + grace
+            old.expires_at = grace_end if original_end is None else min(grace_end, original_end)
+            name, models = old.name, old.allowed_models
+            limits = KeyLimits(old.requests_per_minute, old.tokens_per_minute, old.monthly_budget_nano)
+        self._cache.clear()
+        assert tenant is not None
+        return self.create(name=name, tenant=tenant, limits=limits, allowed_models=models,
+                           expires_at=original_end)
+
+    def list(self, *, tenant: str | None = None) -> list[KeyListing]:
+        query = select(ApiKeyRow, TenantRow.name).join(TenantRow).order_by(ApiKeyRow.id)
+        if tenant is not None:
+            query = query.where(TenantRow.name == tenant)
         with Session(self._engine) as session:
-            rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)).all()
-            return [KeyListing(r.id, r.name, r.prefix, r.created_at, r.revoked_at) for r in rows]
+            return [
+                KeyListing(r.id, r.name, r.prefix, tenant_name, r.created_at, _aware(r.expires_at),
+                           r.revoked_at,
+                           KeyLimits(r.requests_per_minute, r.tokens_per_minute, r.monthly_budget_nano),
+                           r.allowed_models)
+                for r, tenant_name in session.execute(query).all()
+            ]
 
     def revoke(self, prefix: str) -> bool:
         with Session(self._engine) as session, session.begin():
@@ -93,25 +166,49 @@ class KeyService:
         entry = self._cache.get(hash_secret(secret))
         if entry is None or entry[1] < time.monotonic():
             return False, None
-        return True, entry[0]
+        return True, _unexpired(entry[0])
 
     def authenticate(self, secret: str) -> ApiKey:
         """Blocking: may read the database. Call from a worker thread."""
         hit, key = self.cached(secret)
         if not hit:
-            key = self._lookup(hash_secret(secret))
+            key = _unexpired(self._lookup(hash_secret(secret)))
         if key is None:
             raise AuthenticationFailed("Incorrect API key provided.")
         return key
 
     def _lookup(self, digest: str) -> ApiKey | None:
+        query = (
+            select(ApiKeyRow, TenantRow, TierRow)
+            .join(TenantRow, ApiKeyRow.tenant_id == TenantRow.id)
+            .join(TierRow, TenantRow.tier_id == TierRow.id)
+            .where(ApiKeyRow.secret_hash == digest, ApiKeyRow.revoked_at.is_(None))
+        )
         with Session(self._engine) as session:
-            row = session.scalar(
-                select(ApiKeyRow).where(
-                    ApiKeyRow.secret_hash == digest, ApiKeyRow.revoked_at.is_(None)
-                )
-            )
-            key = None if row is None else ApiKey(id=row.id, name=row.name, prefix=row.prefix)
+            found = session.execute(query).first()
+            key = None if found is None else _api_key(*found)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
         # Unknown keys are cached too, so a client hammering with a bad key cannot hammer the database.
         self._cache[digest] = (key, time.monotonic() + self._cache_ttl_s)
         return key
+
+
+def _api_key(row: ApiKeyRow, tenant: TenantRow, tier: TierRow) -> ApiKey:
+    return ApiKey(
+        id=row.id, name=row.name, prefix=row.prefix, tenant_id=tenant.id, tenant=tenant.name,
+        tier=Tier.of(tier),
+        limits=KeyLimits(row.requests_per_minute, row.tokens_per_minute, row.monthly_budget_nano),
+        prepaid_credit_nano=tenant.prepaid_credit_nano,
+        allowed_models=None if row.allowed_models is None else frozenset(row.allowed_models),
+        expires_at=_aware(row.expires_at),
+    )
+
+
+def _unexpired(key: ApiKey | None) -> ApiKey | None:
+    if key is not None and key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+        return None
+    return key
+
+
+__all__ = ["ApiKey", "IssuedKey", "KeyLimits", "KeyListing", "KeyService"]

@@ -1,11 +1,12 @@
 """Table models. These are storage, not API: wire models live in api/, and a column rename never
-changes what clients see."""
+changes what clients see. Money is integer nano-euros (1 EUR = 10**9): exact on every database."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -13,10 +14,40 @@ class Base(DeclarativeBase):
     pass
 
 
+class TierRow(Base):
+    """A plan: spending cap and throughput limits; NULL means unlimited."""
+
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    monthly_cap_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TenantRow(Base):
+    """A customer organisation. Users are unlimited: there is no seat anywhere."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    # Prepaid credit granted in total; NULL for a tenant billed after use.
+    prepaid_credit_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     name: Mapped[str] = mapped_column(String(200))
     # The public, non-secret start of the key, shown in listings to tell keys apart.
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
@@ -24,3 +55,59 @@ class ApiKeyRow(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The key's own limits; NULL inherits the tenant's tier (or, for the budget, none of its own).
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    monthly_budget_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+
+
+class UsageEventRow(Base):
+    """One answered request, metadata only: never a prompt, an answer, audio or an image."""
+
+    __tablename__ = "usage_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    request_id: Mapped[str] = mapped_column(String(128))
+    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
+    key_id: Mapped[int] = mapped_column(Integer, index=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model_requested: Mapped[str] = mapped_column(String(200))
+    model_served: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    billed_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    documents: Mapped[int] = mapped_column(Integer, default=0)
+    cost_nano: Mapped[int] = mapped_column(BigInteger, default=0)
+    energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class UsageDailyRow(Base):
+    """Raw events roll up into one row per day, tenant, key and model, so the ledger stays small."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (UniqueConstraint("day", "tenant_id", "key_id", "model_served", "endpoint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
+    key_id: Mapped[int] = mapped_column(Integer)
+    model_served: Mapped[str] = mapped_column(String(200))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    audio_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    billed_minutes: Mapped[int] = mapped_column(BigInteger, default=0)
+    documents: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_nano: Mapped[int] = mapped_column(BigInteger, default=0)
+    energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
