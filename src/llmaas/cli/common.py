@@ -1,0 +1,71 @@
+"""What every command shares: settings, the database, and rich output."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from llmaas.errors import LlmaasError
+from llmaas.settings import load_settings
+from llmaas.storage.database import create_database_engine, migrate
+from llmaas.tenancy.money import to_nano
+
+console = Console(stderr=True)  # tables and messages; stdout is kept for what scripts read (a new key)
+out = Console()
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Settings file (TOML); LLMAAS_* variables override it.")
+]
+
+
+def database(config: Path | None) -> Engine:
+    engine = create_database_engine(load_settings(config).resolved_database_url)
+    migrate(engine)
+    return engine
+
+
+def fail(error: LlmaasError | ValueError) -> typer.Exit:
+    console.print(f"[red]{getattr(error, 'message', error)}[/red]")
+    return typer.Exit(1)
+
+
+def euros(value: str | None) -> int | None:
+    """An amount in euros from the command line, as nano-euros."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{value!r} is not an amount in euros") from None
+    if amount < 0:
+        raise typer.BadParameter("amounts cannot be negative")
+    return to_nano(amount)
+
+
+def day(value: str | None) -> datetime | None:
+    """A date (YYYY-MM-DD) as the start of that day in UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-12-31") from None
+    return datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
+
+
+def duration(value: str) -> timedelta:
+    """`90s`, `15m`, `24h` or `7d`."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
+        raise typer.BadParameter(f"{value!r} is not a duration like 24h or 7d")
+    return timedelta(seconds=int(value[:-1]) * units[value[-1]])
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""

@@ -1,0 +1,95 @@
+"""`llmaas keys`: issue, list, rotate and revoke API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from llmaas.auth import KeyLimits, KeyService
+from llmaas.cli.common import ConfigOption, console, database, day, duration, euros, fail, out, when
+from llmaas.errors import LlmaasError
+from llmaas.tenancy.money import format_eur
+from llmaas.tenancy.tenants import DEFAULT_TENANT
+
+app = typer.Typer(help="Issue, list, rotate and revoke API keys.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. the application's name.")],
+    tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")] = DEFAULT_TENANT,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models the key may use.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute for this key.", min=1)] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute for this key.", min=1)] = None,
+    budget_eur: Annotated[str | None, typer.Option(help="Monthly budget of this key, in euros.")] = None,
+    expires: Annotated[str | None, typer.Option(help="Last day of validity (YYYY-MM-DD, UTC).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Issue a new API key. The secret is shown once, alone on the last line.
+
+    Example: llmaas keys create --tenant acme --name chatbot --models qwen2.5-coder-0.5b-instruct --rpm 60
+    """
+    limits = KeyLimits(requests_per_minute=rpm, tokens_per_minute=tpm, monthly_budget_nano=euros(budget_eur))
+    expires_at = day(expires)
+    try:
+        issued = KeyService(database(config)).create(
+            name=name, tenant=tenant, limits=limits,
+            allowed_models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+            expires_at=None if expires_at is None else expires_at.replace(hour=23, minute=59, second=59),
+        )
+    except LlmaasError as error:
+        raise fail(error) from None
+    console.print(f"Created key [bold]{issued.key.prefix}[/bold] ({issued.key.name}, tenant "
+                  f"{issued.key.tenant}). Store it now: it cannot be shown again.")
+    print(issued.secret)
+
+
+@app.command("list")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """List keys by their public prefix (secrets are never stored)."""
+    table = Table("name", "tenant", "models", "rpm", "tpm", "budget/month", "created", "expires",
+                  "revoked")
+    table.add_column("prefix", no_wrap=True)  # the one column people copy
+    for key in KeyService(database(config)).list(tenant=tenant):
+        table.add_row(
+            key.name, key.tenant, ", ".join(key.allowed_models or ["all"]),
+            str(key.limits.requests_per_minute or "tier"), str(key.limits.tokens_per_minute or "tier"),
+            format_eur(key.limits.monthly_budget_nano) if key.limits.monthly_budget_nano else "none",
+            when(key.created_at), when(key.expires_at), when(key.revoked_at), key.prefix,
+        )
+    out.print(table)
+
+
+@app.command("revoke")
+def revoke(prefix: str, config: ConfigOption = None) -> None:
+    """Revoke a key by its prefix; gateways stop accepting it within their key cache's lifetime.
+
+    Example: llmaas keys revoke sk-llmaas-AbCd1234
+    """
+    if not KeyService(database(config)).revoke(prefix):
+        console.print(f"[red]No active key with prefix {prefix}.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Revoked {prefix}.")
+
+
+@app.command("rotate")
+def rotate(
+    prefix: str,
+    grace: Annotated[str, typer.Option(help="How long the old secret works: 90s, 15m, 24h, 7d.")] = "24h",
+    config: ConfigOption = None,
+) -> None:
+    """Issue a new secret for a key; the old one keeps working for the grace period.
+
+    Example: llmaas keys rotate sk-llmaas-AbCd1234 --grace 7d
+    """
+    try:
+        issued = KeyService(database(config)).rotate(prefix, grace=duration(grace))
+    except LlmaasError as error:
+        raise fail(error) from None
+    console.print(f"Rotated {prefix} to [bold]{issued.key.prefix}[/bold]; the old secret works for {grace}.")
+    print(issued.secret)

@@ -1,0 +1,85 @@
+"""`llmaas tenants` and `llmaas tiers`: customer organisations and their plans."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from llmaas.cli.common import ConfigOption, console, database, euros, fail, out, when
+from llmaas.errors import LlmaasError
+from llmaas.tenancy import TenantService, TierService
+from llmaas.tenancy.money import format_eur
+
+tenants_app = typer.Typer(help="Customer organisations.", no_args_is_help=True)
+tiers_app = typer.Typer(help="Plans: spending caps and throughput limits.", no_args_is_help=True)
+
+
+@tenants_app.command("create")
+def create_tenant(
+    name: str,
+    tier: Annotated[str, typer.Option(help="The tenant's plan (see `llmaas tiers list`).")],
+    prepaid_eur: Annotated[str | None, typer.Option(help="Prepaid credit granted, in euros.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a tenant on a tier.
+
+    Example: llmaas tenants create acme --tier standard --prepaid-eur 500
+    """
+    try:
+        tenant = TenantService(database(config)).create(
+            name=name, tier=tier, prepaid_credit_nano=euros(prepaid_eur)
+        )
+    except LlmaasError as error:
+        raise fail(error) from None
+    console.print(f"Created tenant [bold]{tenant.name}[/bold] on tier {tenant.tier}.")
+
+
+@tenants_app.command("list")
+def list_tenants(config: ConfigOption = None) -> None:
+    """List tenants with their tier and prepaid credit."""
+    table = Table("name", "tier", "prepaid credit", "created")
+    for tenant in TenantService(database(config)).list():
+        credit = format_eur(tenant.prepaid_credit_nano) if tenant.prepaid_credit_nano is not None else "-"
+        table.add_row(tenant.name, tenant.tier, credit, when(tenant.created_at))
+    out.print(table)
+
+
+@tiers_app.command("list")
+def list_tiers(config: ConfigOption = None) -> None:
+    """List tiers with their monthly cap and throughput limits (empty = unlimited)."""
+    table = Table("name", "monthly cap", "requests/min", "tokens/min", "output tokens/hour",
+                  "output tokens/day", "description")
+    for tier in TierService(database(config)).list():
+        table.add_row(tier.name, format_eur(tier.monthly_cap_nano),
+                      *(f"{n:,}" if n is not None else "unlimited" for n in (
+                          tier.requests_per_minute, tier.tokens_per_minute,
+                          tier.output_tokens_per_hour, tier.output_tokens_per_day)),
+                      tier.description)
+    out.print(table)
+
+
+@tiers_app.command("set")
+def set_tier(
+    name: str,
+    cap_eur: Annotated[str | None, typer.Option(help="Monthly spending cap in euros.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.", min=0)] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.", min=0)] = None,
+    output_per_hour: Annotated[int | None, typer.Option(help="Output tokens per hour.", min=0)] = None,
+    output_per_day: Annotated[int | None, typer.Option(help="Output tokens per day.", min=0)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Change a tier's limits (only the options given); tenants on it follow at once.
+
+    Example: llmaas tiers set custom --rpm 100 --cap-eur 50
+    """
+    changes = {"monthly_cap_nano": euros(cap_eur), "requests_per_minute": rpm, "tokens_per_minute": tpm,
+               "output_tokens_per_hour": output_per_hour, "output_tokens_per_day": output_per_day}
+    try:
+        tier = TierService(database(config)).update(
+            name, **{field: value for field, value in changes.items() if value is not None}
+        )
+    except (LlmaasError, ValueError) as error:
+        raise fail(error) from None
+    console.print(f"Updated tier [bold]{tier.name}[/bold].")

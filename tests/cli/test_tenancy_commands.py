@@ -1,0 +1,68 @@
+"""The tenancy commands as an operator types them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmaas.cli import app
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("LLMAAS_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def test_tenant_key_and_listing(run: CliRunner) -> None:
+    assert run.invoke(app, ["tenants", "create", "acme", "--tier", "standard", "--prepaid-eur", "500"]).exit_code == 0
+    created = run.invoke(app, ["keys", "create", "--tenant", "acme", "--name", "bot", "--rpm", "60",
+                               "--budget-eur", "12.5", "--models", "a,b", "--expires", "2027-01-31"])
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("sk-llmaas-")
+    listing = run.invoke(app, ["keys", "list", "--tenant", "acme"]).stdout
+    assert "bot" in listing and "12.50 €" in listing and "a, b" in listing and secret[:18] in listing
+    assert secret not in listing
+    tenants = run.invoke(app, ["tenants", "list"]).stdout
+    assert "acme" in tenants and "500.00 €" in tenants
+
+
+def test_a_key_without_a_tenant_goes_to_the_default_tenant(run: CliRunner) -> None:
+    created = run.invoke(app, ["keys", "create", "--name", "solo"])
+    assert created.exit_code == 0
+    assert "default" in run.invoke(app, ["keys", "list"]).stdout
+
+
+def test_rotation_prints_a_new_secret(run: CliRunner) -> None:
+    secret = run.invoke(app, ["keys", "create", "--name", "bot"]).stdout.strip().splitlines()[-1]
+    rotated = run.invoke(app, ["keys", "rotate", secret[:18], "--grace", "1h"])
+    assert rotated.exit_code == 0, rotated.output
+    assert rotated.stdout.strip().splitlines()[-1] != secret
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tenants", "create", "acme", "--tier", "platinum"], "No tier named 'platinum'"),
+        (["keys", "create", "--name", "x", "--tenant", "ghost"], "No tenant named 'ghost'"),
+        (["keys", "create", "--name", "x", "--budget-eur", "lots"], "not an amount"),
+        (["keys", "create", "--name", "x", "--expires", "soon"], "not a date"),
+        (["keys", "rotate", "sk-llmaas-nothing", "--grace", "forever"], "not a duration"),
+        (["keys", "revoke", "sk-llmaas-nothing"], "No active key"),
+    ],
+)
+def test_mistakes_are_explained(run: CliRunner, args: list[str], message: str) -> None:
+    result = run.invoke(app, args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_tiers_can_be_changed(run: CliRunner) -> None:
+    assert run.invoke(app, ["tiers", "set", "custom", "--rpm", "100", "--cap-eur", "50"]).exit_code == 0
+    tiers = run.invoke(app, ["tiers", "list"]).stdout
+    custom = next(line for line in tiers.splitlines() if "custom" in line)
+    assert "50.00 €" in custom and "100" in custom
