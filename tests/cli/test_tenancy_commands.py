@@ -18,7 +18,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_tenant_key_and_listing(run: CliRunner) -> None:
-    assert run.invoke(app, ["tenants", "create", "acme", "--tier", "standard", "--prepaid-eur", "500"]).exit_code == 0
+    tenant = run.invoke(app, ["tenants", "create", "acme", "--tier", "standard", "--prepaid-eur", "500"])
+    assert tenant.exit_code == 0
     created = run.invoke(app, ["keys", "create", "--tenant", "acme", "--name", "bot", "--rpm", "60",
                                "--budget-eur", "12.5", "--models", "a,b", "--expires", "2027-01-31"])
     assert created.exit_code == 0, created.output
