@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -58,6 +59,17 @@ class Upstream(BaseModel):
     api_key: str | None = Field(None, description="Bearer token the upstream expects, if any.")
 
 
+class Pricing(BaseModel):
+    """Prices in euros; every started audio minute is billed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million_tokens: Decimal = Field(Decimal(0), ge=0)
+    output_per_million_tokens: Decimal = Field(Decimal(0), ge=0)
+    per_audio_minute: Decimal = Field(Decimal(0), ge=0)
+    per_thousand_documents: Decimal = Field(Decimal(0), ge=0, description="Rerank.")
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -71,6 +83,10 @@ class ModelEntry(BaseModel):
     languages: list[str] = Field(default_factory=list)
     license: str
     dimensions: int | None = Field(None, description="Embedding size, for embedding models.")
+    pricing: Pricing = Field(default_factory=Pricing)
+    energy_kwh_per_million_tokens: float = Field(
+        0.0, ge=0, description="Estimated energy, for the usage ledger's footprint figures."
+    )
     engine: EmbeddedEngine | None = None
     upstreams: list[Upstream] = Field(default_factory=list)
 

@@ -1,0 +1,192 @@
+"""The usage ledger: one row per answered request, metadata only, written off the hot path.
+
+`record` appends to memory; a background task writes the batch every `flush_interval_s` (1 s by
+default) in one transaction, and `close` writes what is left before shutdown completes. A crash
+(kill -9) therefore loses at most the last interval's records. Raw rows roll up into daily
+aggregates and are pruned after `retention_days`, so the table stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Select, and_, delete, func, insert, select, true, update
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from llmaas.storage.tables import UsageDailyRow, UsageEventRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    created_at: datetime
+    request_id: str
+    tenant_id: int
+    key_id: int
+    endpoint: str
+    model_requested: str
+    model_served: str
+    status: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    audio_seconds: float = 0.0
+    billed_minutes: int = 0
+    documents: int = 0
+    cost_nano: int = 0
+    energy_wh: float = 0.0
+    latency_ms: float = 0.0
+
+
+class Ledger:
+    def __init__(self, engine: Engine, *, flush_interval_s: float = 1.0) -> None:
+        self._engine = engine
+        self._flush_interval_s = flush_interval_s
+        self._pending: list[UsageRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def record(self, record: UsageRecord) -> None:
+        """Non-blocking: the record is written within one flush interval."""
+        self._pending.append(record)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval_s)
+            try:
+                await self.flush()
+            except Exception:  # a database hiccup must not stop metering; the batch is retried
+                log.exception("usage ledger flush failed; will retry")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                await run_in_threadpool(self._write, batch)
+            except BaseException:
+                self._pending[:0] = batch
+                raise
+
+    def _write(self, batch: list[UsageRecord]) -> None:
+        with Session(self._engine) as session, session.begin():
+            session.execute(insert(UsageEventRow), [asdict(record) for record in batch])
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+
+def spent_nano(engine: Engine, *, since: datetime, key_id: int | None = None,
+               tenant_id: int | None = None) -> int:
+    """What a key or tenant spent since a moment: daily roll-ups plus raw events not rolled up."""
+    return int(sum(row.cost_nano for row in usage_rows(
+        engine, since=since, until=None, tenant_id=tenant_id, key_id=key_id)))
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    day: date
+    tenant_id: int
+    key_id: int
+    model: str
+    endpoint: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    audio_seconds: float
+    billed_minutes: int
+    documents: int
+    cost_nano: int
+    energy_wh: float
+
+
+def _raw_by_day(*conditions: ColumnElement[bool]) -> Select[tuple[Any, ...]]:
+    raw = UsageEventRow
+    day = func.date(raw.created_at)
+    return (
+        select(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint, func.count(),
+               func.sum(raw.input_tokens), func.sum(raw.output_tokens), func.sum(raw.audio_seconds),
+               func.sum(raw.billed_minutes), func.sum(raw.documents), func.sum(raw.cost_nano),
+               func.sum(raw.energy_wh))
+        .where(and_(true(), *conditions))
+        .group_by(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint)
+    )
+
+
+def usage_rows(
+    engine: Engine, *, since: datetime | None, until: datetime | None, tenant_id: int | None = None,
+    key_id: int | None = None, model: str | None = None,
+) -> list[UsageRow]:
+    """Per-day usage from raw events and daily roll-ups (roll-ups are whole days: bounds by day)."""
+    raw, daily = UsageEventRow, UsageDailyRow
+    raw_conditions = [c for c in (
+        raw.created_at >= since if since else None, raw.created_at < until if until else None,
+        raw.tenant_id == tenant_id if tenant_id is not None else None,
+        raw.key_id == key_id if key_id is not None else None,
+        raw.model_served == model if model else None,
+    ) if c is not None]
+    daily_conditions = [c for c in (
+        daily.day >= since.date() if since else None, daily.day < until.date() if until else None,
+        daily.tenant_id == tenant_id if tenant_id is not None else None,
+        daily.key_id == key_id if key_id is not None else None,
+        daily.model_served == model if model else None,
+    ) if c is not None]
+    with Session(engine) as session:
+        rows = [UsageRow(_as_date(r[0]), *r[1:]) for r in session.execute(_raw_by_day(*raw_conditions))]
+        rows += [
+            UsageRow(d.day, d.tenant_id, d.key_id, d.model_served, d.endpoint, d.requests,
+                     d.input_tokens, d.output_tokens, d.audio_seconds, d.billed_minutes, d.documents,
+                     d.cost_nano, d.energy_wh)
+            for d in session.scalars(select(daily).where(and_(true(), *daily_conditions)))
+        ]
+    return rows
+
+
+_SUMMED = ("requests", "input_tokens", "output_tokens", "audio_seconds", "billed_minutes", "documents",
+           "cost_nano", "energy_wh")
+
+
+def roll_up(engine: Engine, *, retention_days: int, now: datetime | None = None) -> int:
+    """Fold raw events older than the retention into daily rows; returns how many were folded.
+
+    Runs in one transaction, so a crash leaves either the raw rows or their roll-up, never both.
+    """
+    cutoff = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    cutoff -= timedelta(days=retention_days)
+    folded = 0
+    with Session(engine) as session, session.begin():
+        for r in session.execute(_raw_by_day(UsageEventRow.created_at < cutoff)).all():
+            row = UsageRow(_as_date(r[0]), *r[1:])
+            folded += row.requests
+            daily = UsageDailyRow
+            existing = session.scalar(select(daily.id).where(
+                daily.day == row.day, daily.tenant_id == row.tenant_id, daily.key_id == row.key_id,
+                daily.model_served == row.model, daily.endpoint == row.endpoint))
+            if existing is None:
+                session.add(daily(day=row.day, tenant_id=row.tenant_id, key_id=row.key_id,
+                                  model_served=row.model, endpoint=row.endpoint,
+                                  **{name: getattr(row, name) for name in _SUMMED}))
+            else:
+                session.execute(update(daily).where(daily.id == existing).values(
+                    {name: getattr(daily, name) + getattr(row, name) for name in _SUMMED}))
+        session.execute(delete(UsageEventRow).where(UsageEventRow.created_at < cutoff))
+    return folded
+
+
+def _as_date(value: date | str) -> date:
+    # SQLite's date() gives text; PostgreSQL's gives a date.
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
