@@ -14,9 +14,11 @@ from swagger_ui_bundle import swagger_ui_path
 
 from llmaas import __version__
 from llmaas.api import system
+from llmaas.api.admin import tenancy as admin_tenancy
+from llmaas.api.admin import usage as admin_usage
 from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
-from llmaas.api.openai import audio, chat, completions, embeddings, models
+from llmaas.api.openai import audio, chat, completions, embeddings, models, usage
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, Upstream
 from llmaas.gateway import Gateway
@@ -75,9 +77,10 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.router = router
+    app.state.database = database
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     install_error_handlers(app)
-    for module in (models, chat, completions, embeddings, audio, system):
+    for module in (models, chat, completions, embeddings, audio, usage, system, admin_tenancy, admin_usage):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_request_bytes)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = Field(600.0, description="Longest an engine may take to answer.")
     health_interval_s: float = Field(2.0, description="How often upstream health is checked.")
     key_cache_ttl_s: float = Field(30.0, description="How long a key lookup is cached in memory.")
+    admin_token: str | None = Field(
+        None, description="Bearer token for /admin/api; the admin API is off without one."
+    )
+    usage_retention_days: int = Field(
+        35, ge=1, description="Days raw usage events are kept before they fold into daily totals."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -90,7 +90,7 @@ class Ledger:
         await self.flush()
 
 
-def spent_nano(engine: Engine, *, since: datetime, key_id: int | None = None,
+def spent_nano(engine: Engine, *, since: datetime | None, key_id: int | None = None,
                tenant_id: int | None = None) -> int:
     """What a key or tenant spent since a moment: daily roll-ups plus raw events not rolled up."""
     return int(sum(row.cost_nano for row in usage_rows(

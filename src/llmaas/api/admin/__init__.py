@@ -1,0 +1,1 @@
+"""/admin/api: tenants, tiers, keys and usage, for the console and for automation."""

@@ -1,0 +1,30 @@
+"""Admin authentication: the operator's admin token (the console's SSO sessions come later)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+
+from llmaas.errors import AuthenticationFailed, PermissionDenied
+
+
+def require_admin(request: Request) -> None:
+    token: str | None = request.app.state.settings.admin_token
+    if not token:
+        raise PermissionDenied("The admin API is disabled: set LLMAAS_ADMIN_TOKEN.", code="admin_disabled")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # Constant-time comparison: the token must not leak one character at a time.
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+        raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
+
+
+def get_database(request: Request) -> Engine:
+    database: Engine = request.app.state.database
+    return database
+
+
+AdminDep = Annotated[None, Depends(require_admin)]
+DatabaseDep = Annotated[Engine, Depends(get_database)]

@@ -1,0 +1,108 @@
+"""Admin wire models. Euros travel as JSON numbers; the database holds exact nano-euros."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from llmaas.tenancy.money import to_eur
+
+Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+def eur(nano: int | None) -> Decimal | None:
+    return to_eur(nano)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TierLimits(Strict):
+    monthly_cap_eur: Euros | None = Field(None, ge=0, description="Spending cap per calendar month.")
+    requests_per_minute: int | None = Field(None, ge=0)
+    tokens_per_minute: int | None = Field(None, ge=0)
+    output_tokens_per_hour: int | None = Field(None, ge=0)
+    output_tokens_per_day: int | None = Field(None, ge=0)
+
+
+class TierCreate(TierLimits):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = ""
+
+
+class TierUpdate(TierLimits):
+    """Fields sent are set (null = unlimited); fields left out keep their value."""
+
+    description: str | None = None
+
+
+class TierPublic(TierCreate):
+    pass
+
+
+class TenantCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    tier: str
+    prepaid_credit_eur: Euros | None = Field(None, ge=0)
+
+
+class TenantUpdate(Strict):
+    tier: str | None = None
+    prepaid_credit_eur: Euros | None = Field(None, ge=0)
+
+
+class TenantPublic(TenantCreate):
+    created_at: datetime
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    tenant: str = "default"
+    models: list[str] | None = Field(None, description="Models the key may use; null for all.")
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    monthly_budget_eur: Euros | None = Field(None, ge=0)
+    expires_at: datetime | None = None
+
+
+class KeyPublic(Strict):
+    prefix: str
+    name: str
+    tenant: str
+    models: list[str] | None
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    monthly_budget_eur: Euros | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    secret: str = Field(description="The whole key. Shown once; only its hash is stored.")
+
+
+class KeyRotate(Strict):
+    grace_seconds: int = Field(86_400, ge=0, description="How long the old secret keeps working.")
+
+
+class UsageGroup(Strict):
+    group: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    audio_seconds: float
+    billed_minutes: int
+    documents: int
+    cost_eur: Euros
+    energy_wh: float
+
+
+class UsageReport(Strict):
+    group_by: str
+    data: list[UsageGroup]
+    total_cost_eur: Euros

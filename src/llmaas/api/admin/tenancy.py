@@ -1,0 +1,142 @@
+"""/admin/api/tiers, /tenants and /keys: create, read, update; keys are revoked and rotated."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from llmaas.api.admin.deps import AdminDep, DatabaseDep
+from llmaas.api.admin.schemas import (
+    KeyCreate,
+    KeyCreated,
+    KeyPublic,
+    KeyRotate,
+    TenantCreate,
+    TenantPublic,
+    TenantUpdate,
+    TierCreate,
+    TierPublic,
+    TierUpdate,
+    eur,
+)
+from llmaas.auth import KeyLimits, KeyService
+from llmaas.auth.keys import IssuedKey, KeyListing
+from llmaas.errors import NotFound
+from llmaas.tenancy import TenantService, TierService
+from llmaas.tenancy.money import to_nano
+from llmaas.tenancy.tenants import Tenant
+from llmaas.tenancy.tiers import Tier
+
+router = APIRouter(prefix="/admin/api", tags=["admin"])
+
+
+def tier_public(tier: Tier) -> TierPublic:
+    return TierPublic(
+        name=tier.name, description=tier.description, monthly_cap_eur=eur(tier.monthly_cap_nano),
+        requests_per_minute=tier.requests_per_minute, tokens_per_minute=tier.tokens_per_minute,
+        output_tokens_per_hour=tier.output_tokens_per_hour, output_tokens_per_day=tier.output_tokens_per_day,
+    )
+
+
+def tenant_public(tenant: Tenant) -> TenantPublic:
+    return TenantPublic(name=tenant.name, tier=tenant.tier, created_at=tenant.created_at,
+                        prepaid_credit_eur=eur(tenant.prepaid_credit_nano))
+
+
+def key_public(key: KeyListing) -> KeyPublic:
+    return KeyPublic(
+        prefix=key.prefix, name=key.name, tenant=key.tenant, models=key.allowed_models,
+        requests_per_minute=key.limits.requests_per_minute, tokens_per_minute=key.limits.tokens_per_minute,
+        monthly_budget_eur=eur(key.limits.monthly_budget_nano), created_at=key.created_at,
+        expires_at=key.expires_at, revoked_at=key.revoked_at,
+    )
+
+
+def _tier_changes(body: TierCreate | TierUpdate) -> dict[str, int | str | None]:
+    changes: dict[str, int | str | None] = {}
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        if field == "monthly_cap_eur":
+            changes["monthly_cap_nano"] = to_nano(value)
+        elif field != "name":
+            changes[field] = value
+    return changes
+
+
+@router.get("/tiers")
+async def list_tiers(_: AdminDep, database: DatabaseDep) -> list[TierPublic]:
+    return [tier_public(t) for t in await run_in_threadpool(TierService(database).list)]
+
+
+@router.post("/tiers", status_code=201)
+async def create_tier(body: TierCreate, _: AdminDep, database: DatabaseDep) -> TierPublic:
+    changes = _tier_changes(body)
+    description = str(changes.pop("description", "") or "")
+    tier = await run_in_threadpool(
+        lambda: TierService(database).create(name=body.name, description=description, **changes)  # type: ignore[arg-type]
+    )
+    return tier_public(tier)
+
+
+@router.patch("/tiers/{name}")
+async def update_tier(name: str, body: TierUpdate, _: AdminDep, database: DatabaseDep) -> TierPublic:
+    tier = await run_in_threadpool(lambda: TierService(database).update(name, **_tier_changes(body)))
+    return tier_public(tier)
+
+
+@router.get("/tenants")
+async def list_tenants(_: AdminDep, database: DatabaseDep) -> list[TenantPublic]:
+    return [tenant_public(t) for t in await run_in_threadpool(TenantService(database).list)]
+
+
+@router.post("/tenants", status_code=201)
+async def create_tenant(body: TenantCreate, _: AdminDep, database: DatabaseDep) -> TenantPublic:
+    tenant = await run_in_threadpool(lambda: TenantService(database).create(
+        name=body.name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
+    return tenant_public(tenant)
+
+
+@router.patch("/tenants/{name}")
+async def update_tenant(name: str, body: TenantUpdate, _: AdminDep, database: DatabaseDep) -> TenantPublic:
+    tenant = await run_in_threadpool(lambda: TenantService(database).update(
+        name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
+    return tenant_public(tenant)
+
+
+@router.get("/keys")
+async def list_keys(_: AdminDep, request: Request, tenant: str | None = None) -> list[KeyPublic]:
+    keys: KeyService = request.app.state.keys
+    return [key_public(k) for k in await run_in_threadpool(lambda: keys.list(tenant=tenant))]
+
+
+@router.post("/keys", status_code=201)
+async def create_key(body: KeyCreate, _: AdminDep, request: Request) -> KeyCreated:
+    keys: KeyService = request.app.state.keys
+    limits = KeyLimits(body.requests_per_minute, body.tokens_per_minute, to_nano(body.monthly_budget_eur))
+    issued = await run_in_threadpool(lambda: keys.create(
+        name=body.name, tenant=body.tenant, limits=limits, allowed_models=body.models,
+        expires_at=body.expires_at))
+    return _created(keys, issued)
+
+
+@router.post("/keys/{prefix}/revoke")
+async def revoke_key(prefix: str, _: AdminDep, request: Request) -> KeyPublic:
+    keys: KeyService = request.app.state.keys
+    if not await run_in_threadpool(keys.revoke, prefix):
+        raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+    return next(key_public(k) for k in await run_in_threadpool(keys.list) if k.prefix == prefix)
+
+
+@router.post("/keys/{prefix}/rotate", status_code=201)
+async def rotate_key(prefix: str, body: KeyRotate, _: AdminDep, request: Request) -> KeyCreated:
+    keys: KeyService = request.app.state.keys
+    issued = await run_in_threadpool(
+        lambda: keys.rotate(prefix, grace=timedelta(seconds=body.grace_seconds)))
+    return _created(keys, issued)
+
+
+def _created(keys: KeyService, issued: IssuedKey) -> KeyCreated:
+    listing = next(k for k in keys.list(tenant=issued.key.tenant) if k.prefix == issued.key.prefix)
+    return KeyCreated(**key_public(listing).model_dump(), secret=issued.secret)

@@ -1,0 +1,84 @@
+"""GET /admin/api/usage (JSON) and /admin/api/usage.csv: the ledger, filtered and grouped."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from llmaas.api.admin.deps import AdminDep, DatabaseDep
+from llmaas.api.admin.schemas import UsageGroup, UsageReport, eur
+from llmaas.errors import NotFound
+from llmaas.metering.reports import GroupBy, UsageTotals, report
+from llmaas.storage.tables import ApiKeyRow, TenantRow
+from llmaas.tenancy.money import to_eur
+
+router = APIRouter(prefix="/admin/api", tags=["admin"])
+
+FromQuery = Annotated[date | None, Query(alias="from", description="First day included (UTC).")]
+ToQuery = Annotated[date | None, Query(alias="to", description="Last day included (UTC).")]
+
+
+def _totals(
+    database: Engine, *, tenant: str | None, key: str | None, model: str | None,
+    start: date | None, end: date | None, group_by: GroupBy,
+) -> list[UsageTotals]:
+    with Session(database) as session:
+        tenant_id = key_id = None
+        if tenant is not None:
+            tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
+            if tenant_id is None:
+                raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
+        if key is not None:
+            key_id = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.prefix == key))
+            if key_id is None:
+                raise NotFound(f"No key with prefix {key}.", param="key")
+        names = {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
+    since = datetime.combine(start, time(), UTC) if start else None
+    until = datetime.combine(end + timedelta(days=1), time(), UTC) if end else None  # `to` is included
+    return report(database, group_by=group_by, since=since, until=until, tenant_id=tenant_id,
+                  key_id=key_id, model=model, key_names=names)
+
+
+@router.get("/usage")
+async def usage(
+    _: AdminDep, database: DatabaseDep, tenant: str | None = None,
+    key: Annotated[str | None, Query(description="A key's prefix.")] = None, model: str | None = None,
+    start: FromQuery = None, end: ToQuery = None, group_by: GroupBy = "day",
+) -> UsageReport:
+    groups = await run_in_threadpool(lambda: _totals(
+        database, tenant=tenant, key=key, model=model, start=start, end=end, group_by=group_by))
+    data = [
+        UsageGroup(**{name: value for name, value in vars(g).items() if name != "cost_nano"},
+                   cost_eur=to_eur(g.cost_nano) or Decimal(0))
+        for g in groups
+    ]
+    total = sum(g.cost_nano for g in groups)
+    return UsageReport(group_by=group_by, data=data, total_cost_eur=to_eur(total) or Decimal(0))
+
+
+@router.get("/usage.csv")
+async def usage_csv(
+    _: AdminDep, database: DatabaseDep, tenant: str | None = None,
+    key: Annotated[str | None, Query(description="A key's prefix.")] = None, model: str | None = None,
+    start: FromQuery = None, end: ToQuery = None, group_by: GroupBy = "day",
+) -> Response:
+    groups = await run_in_threadpool(lambda: _totals(
+        database, tenant=tenant, key=key, model=model, start=start, end=end, group_by=group_by))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([group_by, "requests", "input_tokens", "output_tokens", "audio_seconds",
+                     "billed_minutes", "documents", "cost_eur", "energy_wh"])
+    for g in groups:
+        writer.writerow([g.group, g.requests, g.input_tokens, g.output_tokens, g.audio_seconds,
+                         g.billed_minutes, g.documents, eur(g.cost_nano), g.energy_wh])
+    return Response(buffer.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="usage.csv"'})

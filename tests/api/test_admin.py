@@ -1,0 +1,134 @@
+"""The admin API: operator token, tenancy CRUD, keys issued and revoked, usage as JSON and CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from llmaas.app import create_app
+from llmaas.catalog import Catalog
+from llmaas.metering.ledger import Ledger, UsageRecord
+from llmaas.settings import Settings
+from llmaas.storage.database import create_database_engine, migrate
+from tests.servers import serve
+
+TOKEN = "admin-secret-token"
+
+
+@dataclass
+class Admin:
+    url: str
+    database: Engine
+
+    def call(self, method: str, path: str, *, token: str = TOKEN, json: object = None,
+             params: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/admin/api{path}", json=json, params=params,
+                             headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture(scope="module")
+def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
+    home: Path = tmp_path_factory.mktemp("admin")
+    settings = Settings(home=home, admin_token=TOKEN)
+    database = create_database_engine(settings.resolved_database_url)
+    migrate(database)
+    with serve(create_app(settings, catalog=Catalog([]), database=database)) as url:
+        yield Admin(url, database)
+
+
+def test_the_admin_token_is_required(admin: Admin) -> None:
+    assert admin.call("GET", "/tiers", token="wrong").status_code == 401
+    assert httpx.get(f"{admin.url}/admin/api/tiers").status_code == 401
+
+
+def test_without_a_token_configured_the_admin_api_is_off(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    database = create_database_engine(settings.resolved_database_url)
+    migrate(database)
+    with serve(create_app(settings, catalog=Catalog([]), database=database)) as url:
+        response = httpx.get(f"{url}/admin/api/tiers", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "admin_disabled"
+
+
+def test_tiers_tenants_and_keys(admin: Admin) -> None:
+    tiers = {t["name"]: t for t in admin.call("GET", "/tiers").json()}
+    assert set(tiers) == {"discovery", "standard", "business", "enterprise", "custom"}
+    assert tiers["standard"]["monthly_cap_eur"] == 200.0
+
+    made = admin.call("POST", "/tiers", json={"name": "pilot", "monthly_cap_eur": 12.5,
+                                              "requests_per_minute": 30})
+    assert made.status_code == 201 and made.json()["monthly_cap_eur"] == 12.5
+    changed = admin.call("PATCH", "/tiers/pilot", json={"requests_per_minute": None})
+    assert changed.json()["requests_per_minute"] is None and changed.json()["monthly_cap_eur"] == 12.5
+
+    tenant = admin.call("POST", "/tenants", json={"name": "acme", "tier": "pilot", "prepaid_credit_eur": 100})
+    assert tenant.status_code == 201 and tenant.json()["prepaid_credit_eur"] == 100.0
+    assert admin.call("POST", "/tenants", json={"name": "acme", "tier": "pilot"}).status_code == 409
+
+    key = admin.call("POST", "/keys", json={"name": "bot", "tenant": "acme", "models": ["m1"],
+                                            "monthly_budget_eur": 5})
+    assert key.status_code == 201
+    body = key.json()
+    assert body["secret"].startswith(body["prefix"]) and body["models"] == ["m1"]
+    listed = admin.call("GET", "/keys", params={"tenant": "acme"}).json()
+    assert [k["prefix"] for k in listed] == [body["prefix"]] and "secret" not in listed[0]
+
+    rotated = admin.call("POST", f"/keys/{body['prefix']}/rotate", json={"grace_seconds": 60}).json()
+    assert rotated["prefix"] != body["prefix"] and rotated["monthly_budget_eur"] == 5.0
+    revoked = admin.call("POST", f"/keys/{rotated['prefix']}/revoke")
+    assert revoked.json()["revoked_at"] is not None
+    assert admin.call("POST", f"/keys/{rotated['prefix']}/revoke").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "param"),
+    [
+        ("POST", "/tenants", {"name": "x", "tier": "gold"}, 404, "tier"),
+        ("POST", "/tenants", {"name": "", "tier": "standard"}, 400, "name"),
+        ("POST", "/tiers", {"name": "t", "monthly_cap_eur": -1}, 400, "monthly_cap_eur"),
+        ("POST", "/tiers", {"name": "t", "colour": "red"}, 400, "colour"),
+        ("PATCH", "/tenants/ghost", {"tier": "standard"}, 404, "tenant"),
+        ("POST", "/keys", {"name": "k", "tenant": "ghost"}, 404, "tenant"),
+        ("POST", "/keys", {"name": "k", "requests_per_minute": 0}, 400, "requests_per_minute"),
+    ],
+)
+def test_bad_admin_requests(
+    admin: Admin, method: str, path: str, body: dict[str, object], status: int, param: str
+) -> None:
+    response = admin.call(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["param"] == param
+
+
+def test_usage_is_grouped_and_exported(admin: Admin) -> None:
+    ledger = Ledger(admin.database)
+    day = datetime(2026, 10, 5, 12, tzinfo=UTC)
+    for key_id, model, cost in [(1, "a", 1_500_000_000), (1, "b", 500_000_000), (2, "a", 250_000_000)]:
+        ledger.record(UsageRecord(created_at=day, request_id=f"r{key_id}{model}", tenant_id=1,
+                                  key_id=key_id, endpoint="/v1/chat/completions", model_requested=model,
+                                  model_served=model, status=200, input_tokens=10, output_tokens=5,
+                                  cost_nano=cost))
+    asyncio.run(ledger.flush())
+    window = {"from": "2026-10-01", "to": "2026-10-31"}
+    by_model = admin.call("GET", "/usage", params={**window, "group_by": "model"}).json()
+    assert {g["group"]: g["cost_eur"] for g in by_model["data"]} == {"a": 1.75, "b": 0.5}
+    assert by_model["total_cost_eur"] == 2.25
+    by_day = admin.call("GET", "/usage", params={**window, "group_by": "day"}).json()
+    assert [g["group"] for g in by_day["data"]] == ["2026-10-05"] and by_day["data"][0]["requests"] == 3
+    outside = admin.call("GET", "/usage", params={"from": "2026-10-06", "to": "2026-10-31"}).json()
+    assert outside["data"] == []
+    exported = admin.call("GET", "/usage.csv", params={**window, "group_by": "model"})
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert [(r["model"], r["cost_eur"]) for r in rows] == [("a", "1.75"), ("b", "0.5")]
+    assert admin.call("GET", "/usage", params={"tenant": "ghost"}).status_code == 404
+    assert admin.call("GET", "/usage", params={"group_by": "colour"}).status_code == 400
