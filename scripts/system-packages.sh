@@ -1,10 +1,11 @@
 #!/bin/sh
-# Debian packages the platform needs: a C++ toolchain to build llama.cpp ("build"), and for the
-# tests, espeak-ng to speak test audio ("test"). Installs only what is missing.
+# Debian packages the platform needs: a C++ toolchain to build llama.cpp ("build"); for the tests,
+# espeak-ng to speak test audio and redis-server for limits shared by replicas ("test").
+# Installs only what is missing.
 set -eu
 case "${1:-build}" in
   build) wanted="cmake:cmake ninja:ninja-build g++:g++" ;;
-  test) wanted="espeak-ng:espeak-ng" ;;
+  test) wanted="espeak-ng:espeak-ng redis-server:redis-server" ;;
   *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
 missing=""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
@@ -22,10 +23,15 @@ from llmaas.api.openai import audio, chat, completions, embeddings, models, usag
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, Upstream
 from llmaas.gateway import Gateway
+from llmaas.gateway.accounting import Accounting
 from llmaas.gateway.relay import UpstreamClient
+from llmaas.metering import MemoryMeter, Meter, RedisMeter
+from llmaas.metering.ledger import Ledger, roll_up
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamPool, UpstreamTarget
 from llmaas.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def build_router(catalog: Catalog, upstreams: dict[str, list[Upstream]]) -> Router:
@@ -38,6 +44,22 @@ def build_router(catalog: Catalog, upstreams: dict[str, list[Upstream]]) -> Rout
         ]
         pools[entry.id] = UpstreamPool(entry.id, targets)
     return Router(pools)
+
+
+def meter_for(settings: Settings) -> Meter:
+    """Redis when configured (limits and budgets shared by every replica), else in-process."""
+    if settings.redis_url:
+        return RedisMeter.from_url(settings.redis_url, reservation_ttl_s=settings.upstream_timeout_s * 2)
+    return MemoryMeter(reservation_ttl_s=settings.upstream_timeout_s * 2)
+
+
+async def _roll_up_hourly(database: Engine, retention_days: int) -> None:
+    while True:
+        try:
+            await run_in_threadpool(roll_up, database, retention_days=retention_days)
+        except Exception:  # the next hour retries; raw rows are kept until then
+            log.exception("usage roll-up failed")
+        await asyncio.sleep(3600)
 
 
 def create_app(
@@ -53,17 +75,28 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
-        app.state.gateway = Gateway(catalog=catalog, router=router, client=client, metrics=metrics)
-        await router.check_health(client.session)
-        watcher = asyncio.create_task(
-            router.watch_health(client.session, interval_s=settings.health_interval_s)
+        meter = meter_for(settings)
+        if isinstance(meter, RedisMeter):
+            await meter.prepare()
+        ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)
+        accounting = Accounting(meter=meter, ledger=ledger, database=database)
+        app.state.gateway = Gateway(
+            catalog=catalog, router=router, client=client, metrics=metrics, accounting=accounting
         )
+        await router.check_health(client.session)
+        ledger.start()
+        tasks = [
+            asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s)),
+            asyncio.create_task(_roll_up_hourly(database, settings.usage_retention_days)),
+        ]
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await ledger.close()  # every settled request is written before shutdown completes
+            await meter.close()
             await client.close()
 
     app = FastAPI(

@@ -10,6 +10,9 @@
     │   └── ModelNotFound           404  no such model in the catalog
     ├── Conflict                    409  the name is taken
     ├── PayloadTooLarge             413  the body exceeds the configured limit
+    ├── RateLimited                 429  rate_limit_exceeded        (metering/meter.py)
+    ├── QuotaExceeded               429  insufficient_quota         (metering/meter.py)
+    ├── MeterUnavailable            503  Redis unreachable          (metering/meter.py)
     ├── EngineUnavailable           503  no healthy upstream, or all are saturated (retryable)
     └── UpstreamFailed              502  the engine answered with something unusable
 """

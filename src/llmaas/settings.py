@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         None, description="Bearer token for /admin/api; the admin API is off without one."
     )
+    redis_url: str | None = Field(
+        None, description="Redis for rate limits and budgets shared by all gateway replicas."
+    )
+    ledger_flush_interval_s: float = Field(
+        1.0, gt=0, description="How often usage is written; a crash loses at most this much."
+    )
     usage_retention_days: int = Field(
         35, ge=1, description="Days raw usage events are kept before they fold into daily totals."
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
+from sqlalchemy import Engine
 
 from llmaas.app import create_app
 from llmaas.auth import KeyService
@@ -24,6 +26,11 @@ class Platform:
     key: str
     engine: FakeEngine
     client: openai.OpenAI
+    database: Engine
+
+    def new_key(self, *, tenant: str = "default", **options: Any) -> openai.OpenAI:
+        secret = KeyService(self.database).create(name="t", tenant=tenant, **options).secret
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=secret, max_retries=0)
 
 
 def catalog_for(engine_url: str) -> Catalog:
@@ -35,11 +42,12 @@ def catalog_for(engine_url: str) -> Catalog:
         })
 
     return Catalog([
-        entry("chat-model", ["chat", "completions", "tools", "json"]),
+        entry("chat-model", ["chat", "completions", "tools", "json"],
+              pricing={"input_per_million_tokens": 1000, "output_per_million_tokens": 2000}),
         entry("vision-model", ["chat", "vision"]),
         entry("base-model", ["completions"]),
         entry("embed-model", ["embeddings"], dimensions=2),
-        entry("speech-model", ["transcription"]),
+        entry("speech-model", ["transcription"], pricing={"per_audio_minute": 1}),
         entry("down-model", ["chat"], url=f"http://127.0.0.1:{free_port()}"),
     ])
 
@@ -49,7 +57,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     home: Path = tmp_path_factory.mktemp("home")
     engine = FakeEngine(model="upstream-name")
     settings = Settings(home=home, max_request_bytes=64 * 1024, max_audio_bytes=32 * 1024,
-                        health_interval_s=0.2)
+                        health_interval_s=0.2, ledger_flush_interval_s=0.05)
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
     secret = KeyService(database).create(name="tests").secret
@@ -57,7 +65,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         app = create_app(settings, catalog=catalog_for(engine_url), database=database)
         with serve(app) as url:
             client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
-            yield Platform(url, secret, engine, client)
+            yield Platform(url, secret, engine, client, database)
 
 
 @pytest.fixture

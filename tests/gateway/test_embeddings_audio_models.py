@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import time
+import wave
 
 import httpx
 import openai
@@ -25,8 +27,18 @@ def test_embeddings_on_a_chat_model_are_refused(platform: Platform) -> None:
     assert caught.value.body["param"] == "model"  # type: ignore[index]
 
 
+def wav(seconds: float) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(int(seconds * 8000) * 2))
+    return buffer.getvalue()
+
+
 def test_transcription_upload_is_relayed_in_memory(platform: Platform, engine: FakeEngine) -> None:
-    audio = b"RIFF" + bytes(2000)
+    audio = wav(1.0)
     text = platform.client.audio.transcriptions.create(
         model="speech-model", file=("speech.wav", audio), response_format="text", language="en"
     )
@@ -58,6 +70,14 @@ def test_bad_transcription_requests(
     )
     assert response.status_code == status, response.text
     assert response.json()["error"]["param"] == param
+
+
+def test_what_is_not_audio_is_refused_before_the_engine(platform: Platform, engine: FakeEngine) -> None:
+    before = len(engine.forms)
+    with pytest.raises(openai.BadRequestError) as caught:
+        platform.client.audio.transcriptions.create(model="speech-model", file=("a.wav", b"RIFF" + bytes(99)))
+    assert caught.value.body["param"] == "file"  # type: ignore[index]
+    assert len(engine.forms) == before
 
 
 def test_transcription_needs_multipart(platform: Platform) -> None:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from llmaas.auth import ApiKey, KeyService
 from llmaas.errors import AuthenticationFailed
 from llmaas.gateway import Gateway
+from llmaas.gateway.accounting import Caller
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -37,5 +38,10 @@ async def get_api_key(request: Request) -> ApiKey:
     return key
 
 
+def get_caller(request: Request, key: Annotated[ApiKey, Depends(get_api_key)]) -> Caller:
+    return Caller(key=key, request_id=request.state.request_id)
+
+
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 ApiKeyDep = Annotated[ApiKey, Depends(get_api_key)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

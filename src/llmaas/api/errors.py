@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import orjson
 from fastapi import FastAPI, Request
@@ -10,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from llmaas.errors import EngineUnavailable, LlmaasError
+from llmaas.errors import LlmaasError
+from llmaas.metering import QuotaExceeded, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,14 @@ def error_response(
 async def _platform_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LlmaasError)
     headers = {}
-    if isinstance(exc, EngineUnavailable):
-        headers["retry-after"] = str(exc.retry_after_s)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+        headers["retry-after-ms"] = str(max(1, round(retry_after * 1000)))
+    if isinstance(exc, QuotaExceeded) or (isinstance(exc, RateLimited) and retry_after is None):
+        # The official SDKs honour it: a spent budget stays spent, and a request bigger than the
+        # limit itself never fits.
+        headers["x-should-retry"] = "false"
     return error_response(
         exc.status_code, exc.message, type=exc.type, param=exc.param, code=exc.code, headers=headers
     )

@@ -52,16 +52,24 @@ def list_keys(
     config: ConfigOption = None,
 ) -> None:
     """List keys by their public prefix (secrets are never stored)."""
-    table = Table("name", "tenant", "models", "rpm", "tpm", "budget/month", "created", "expires",
-                  "revoked")
-    table.add_column("prefix", no_wrap=True)  # the one column people copy
+    table = Table("name", "tenant")
+    table.add_column("models", overflow="fold")
+    table.add_column("own limits")
+    table.add_column("state")
+    table.add_column("key", no_wrap=True)  # the one column people copy
     for key in KeyService(database(config)).list(tenant=tenant):
-        table.add_row(
-            key.name, key.tenant, ", ".join(key.allowed_models or ["all"]),
-            str(key.limits.requests_per_minute or "tier"), str(key.limits.tokens_per_minute or "tier"),
-            format_eur(key.limits.monthly_budget_nano) if key.limits.monthly_budget_nano else "none",
-            when(key.created_at), when(key.expires_at), when(key.revoked_at), key.prefix,
-        )
+        limits = [f"{key.limits.requests_per_minute} rpm" if key.limits.requests_per_minute else "",
+                  f"{key.limits.tokens_per_minute} tpm" if key.limits.tokens_per_minute else "",
+                  f"{format_eur(key.limits.monthly_budget_nano)}/month"
+                  if key.limits.monthly_budget_nano is not None else ""]
+        if key.revoked_at:
+            state = f"revoked {when(key.revoked_at)}"
+        elif key.expires_at:
+            state = f"expires {when(key.expires_at)}"
+        else:
+            state = "active"
+        table.add_row(key.name, key.tenant, ", ".join(key.allowed_models or ["all"]),
+                      ", ".join(filter(None, limits)) or "tier's", state, key.prefix)
     out.print(table)
 
 

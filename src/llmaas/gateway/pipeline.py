@@ -1,12 +1,15 @@
-"""The request pipeline, read top to bottom: check the model, shape the request, route, relay.
+"""The request pipeline, read top to bottom:
 
-Authentication happens before (api/deps.py); admission (rate limits, budgets) and usage
-settlement slot in here as the platform grows.
+    check the model → shape the request → admit (limits, budget reservation) → route and relay
+    → settle the real usage (or release the reservation on failure)
+
+Authentication happens before (api/deps.py) and hands over the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -15,23 +18,36 @@ import orjson
 from llmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from llmaas.catalog import Capability, Catalog, ModelEntry
 from llmaas.errors import InvalidRequest, UnsupportedForModel, UpstreamFailed
+from llmaas.gateway.accounting import Accounting, Caller, Ticket
+from llmaas.gateway.estimates import disconnected_input_estimate, text_tokens_upper_bound
 from llmaas.gateway.relay import UpstreamClient
-from llmaas.gateway.streams import relay_stream
+from llmaas.gateway.streams import StreamEnd, relay_stream
 from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
+from llmaas.metering import LimitState
+from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
 
 JSONObject = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Reply:
+    body: JSONObject | AsyncIterator[bytes] | bytes
+    limits: LimitState | None = None
+    media_type: str = "application/json"
+
+
 class Gateway:
     def __init__(
-        self, *, catalog: Catalog, router: Router, client: UpstreamClient, metrics: Metrics
+        self, *, catalog: Catalog, router: Router, client: UpstreamClient, metrics: Metrics,
+        accounting: Accounting,
     ) -> None:
         self.catalog = catalog
         self.router = router
         self.client = client
         self.metrics = metrics
+        self.accounting = accounting
 
     def model(self, model_id: str, capability: Capability, endpoint: str) -> ModelEntry:
         entry = self.catalog.get(model_id)
@@ -44,51 +60,84 @@ class Gateway:
             )
         return entry
 
-    # -- chat ---------------------------------------------------------------------------------
+    # -- chat and completions -----------------------------------------------------------------
 
-    async def chat(self, request: ChatCompletionRequest) -> JSONObject | AsyncIterator[bytes]:
+    async def chat(self, request: ChatCompletionRequest, caller: Caller) -> Reply:
         entry = self.model(request.model, Capability.CHAT, "/v1/chat/completions")
         _check_chat_features(entry, request)
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         payload.pop("max_completion_tokens", None)
         payload["max_tokens"] = _max_tokens(entry, request.max_completion_tokens or request.max_tokens)
         narrow_tool_choice(request, payload)
-        result = await self._generate(entry, "/chat/completions", payload, request.stream_options)
-        if isinstance(result, dict):
-            recover_tool_calls(request, result)
-        return result
+        bound = text_tokens_upper_bound(
+            [payload["messages"], payload.get("tools") or []],
+            context_length=entry.context_length, messages=len(request.messages),
+        )
+        reply = await self._generate(entry, caller, "/v1/chat/completions", payload, bound)
+        if isinstance(reply.body, dict):
+            recover_tool_calls(request, reply.body)
+        return reply
 
-    # -- completions --------------------------------------------------------------------------
-
-    async def completions(self, request: CompletionRequest) -> JSONObject | AsyncIterator[bytes]:
+    async def completions(self, request: CompletionRequest, caller: Caller) -> Reply:
         entry = self.model(request.model, Capability.COMPLETIONS, "/v1/completions")
         if isinstance(request.prompt, list) and len(request.prompt) != 1:
             raise InvalidRequest("Send one prompt per request.", param="prompt")
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         payload["max_tokens"] = _max_tokens(entry, request.max_tokens)
-        return await self._generate(entry, "/completions", payload, request.stream_options)
+        bound = text_tokens_upper_bound([payload["prompt"]], context_length=entry.context_length)
+        return await self._generate(entry, caller, "/v1/completions", payload, bound)
 
     async def _generate(
-        self, entry: ModelEntry, path: str, payload: JSONObject, stream_options: Any
-    ) -> JSONObject | AsyncIterator[bytes]:
+        self, entry: ModelEntry, caller: Caller, endpoint: str, payload: JSONObject, input_bound: int
+    ) -> Reply:
+        max_output = payload.get("max_tokens") or entry.max_output_tokens or entry.context_length
+        ticket = await self.accounting.admit(
+            caller, entry, endpoint, model_requested=payload["model"],
+            input_tokens=input_bound, output_tokens=max_output,
+        )
+        path = endpoint.removeprefix("/v1")
         pool = self.router.pool(entry.id)
-        if payload.get("stream"):
-            wants_usage = bool(stream_options and stream_options.include_usage)
-            # Always ask the engine for usage: the platform accounts for every token.
-            payload["stream_options"] = {"include_usage": True}
-            return await relay_stream(
-                self.client.post(pool.candidates(), path, json=_for(payload)),
-                public_model=entry.id,
-                include_usage=wants_usage,
-                metrics=self.metrics,
-            )
-        async with self.client.post(pool.candidates(), path, json=_for(payload)) as (target, resp):
-            body = await _json_body(resp)
-        return self._finish(entry, target, body)
+        try:
+            if payload.get("stream"):
+                wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+                # Always ask the engine for usage: the platform accounts for every token.
+                payload["stream_options"] = {"include_usage": True}
+                body = await relay_stream(
+                    self.client.post(pool.candidates(), path, json=_for(payload)),
+                    public_model=entry.id, include_usage=wants_usage, metrics=self.metrics,
+                    on_end=self._stream_settler(ticket, input_bound),
+                )
+                return Reply(body, ticket.limits, "text/event-stream")
+            async with self.client.post(pool.candidates(), path, json=_for(payload)) as (target, resp):
+                result = await _json_body(resp)
+        except BaseException:
+            await self.accounting.release(ticket)
+            raise
+        usage = result.get("usage") or {}
+        await self.accounting.settle(ticket, Usage(
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+        ))
+        return Reply(self._finish(entry, target, result), ticket.limits)
+
+    def _stream_settler(self, ticket: Ticket, input_bound: int) -> Callable[[StreamEnd], Awaitable[None]]:
+        async def settle(end: StreamEnd) -> None:
+            if end.usage is not None:
+                usage = Usage(int(end.usage.get("prompt_tokens") or 0),
+                              int(end.usage.get("completion_tokens") or 0))
+                await self.accounting.settle(ticket, usage)
+            elif end.content_chunks:
+                # The client left (or the engine died) before usage arrived: bill what was generated.
+                usage = Usage(disconnected_input_estimate(input_bound), end.content_chunks)
+                await self.accounting.settle(ticket, usage, status=499)
+            else:
+                await self.accounting.release(ticket)
+
+        return settle
 
     # -- embeddings ---------------------------------------------------------------------------
 
-    async def embeddings(self, request: EmbeddingRequest) -> JSONObject:
+    async def embeddings(self, request: EmbeddingRequest, caller: Caller) -> Reply:
         entry = self.model(request.model, Capability.EMBEDDINGS, "/v1/embeddings")
         texts = [request.input] if isinstance(request.input, str) else request.input
         if not texts or len(texts) > 2048:
@@ -100,21 +149,34 @@ class Gateway:
                 f"`{entry.id}` only produces {entry.dimensions}-dimensional embeddings.",
                 param="dimensions",
             )
+        bound = sum(text_tokens_upper_bound([text], context_length=entry.context_length) for text in texts)
+        ticket = await self.accounting.admit(
+            caller, entry, "/v1/embeddings", model_requested=request.model, input_tokens=bound)
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         pool = self.router.pool(entry.id)
-        async with self.client.post(pool.candidates(), "/embeddings", json=_for(payload)) as (
-            target,
-            resp,
-        ):
-            body = await _json_body(resp)
-        return self._finish(entry, target, body)
+        try:
+            async with self.client.post(pool.candidates(), "/embeddings", json=_for(payload)) as (
+                target,
+                resp,
+            ):
+                result = await _json_body(resp)
+        except BaseException:
+            await self.accounting.release(ticket)
+            raise
+        tokens = int((result.get("usage") or {}).get("prompt_tokens") or 0)
+        await self.accounting.settle(ticket, Usage(input_tokens=tokens))
+        return Reply(self._finish(entry, target, result), ticket.limits)
 
     # -- audio --------------------------------------------------------------------------------
 
     async def transcribe(
-        self, *, model_id: str, fields: list[tuple[str, str]], audio: bytes, filename: str
-    ) -> tuple[bytes, str]:
+        self, *, model_id: str, fields: list[tuple[str, str]], audio: bytes, filename: str,
+        audio_seconds: float, caller: Caller,
+    ) -> Reply:
         entry = self.model(model_id, Capability.TRANSCRIPTION, "/v1/audio/transcriptions")
+        ticket = await self.accounting.admit(
+            caller, entry, "/v1/audio/transcriptions", model_requested=model_id,
+            audio_seconds=audio_seconds)
         pool = self.router.pool(entry.id)
 
         def form(target: UpstreamTarget) -> aiohttp.FormData:
@@ -125,11 +187,20 @@ class Gateway:
             data.add_field("file", audio, filename=filename, content_type="application/octet-stream")
             return data
 
-        async with self.client.post(pool.candidates(), "/audio/transcriptions", data=form) as (
-            _target,
-            resp,
-        ):
-            return await resp.read(), resp.headers.get("Content-Type", "application/json")
+        try:
+            async with self.client.post(pool.candidates(), "/audio/transcriptions", data=form) as (
+                _target,
+                resp,
+            ):
+                body = await resp.read()
+                media_type = resp.headers.get("Content-Type", "application/json").split(";")[0]
+        except BaseException:
+            await self.accounting.release(ticket)
+            raise
+        # Billed on the duration measured before forwarding: the same figure the reservation held,
+        # whatever response format the client chose.
+        await self.accounting.settle(ticket, Usage(audio_seconds=audio_seconds))
+        return Reply(body, ticket.limits, media_type)
 
     def _finish(self, entry: ModelEntry, target: UpstreamTarget, body: JSONObject) -> JSONObject:
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
@@ -143,7 +214,10 @@ def _for(payload: JSONObject) -> Any:
 
 
 async def _json_body(response: aiohttp.ClientResponse) -> JSONObject:
-    body = orjson.loads(await response.read())
+    try:
+        body = orjson.loads(await response.read())
+    except orjson.JSONDecodeError:
+        body = None
     if not isinstance(body, dict):
         raise UpstreamFailed("The engine returned an unexpected body.")
     return body

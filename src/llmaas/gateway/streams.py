@@ -1,17 +1,20 @@
 """Relaying a server-sent event stream from an engine to the client.
 
 Lines pass through as bytes; only a chunk that carries usage is parsed. Errors before the first
-byte become ordinary HTTP errors; after it, one SSE error event closes the stream.
+byte become ordinary HTTP errors; after it, one SSE error event closes the stream. However the stream
+ends (finished, engine failure, client gone), `on_end` learns what was generated, for billing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import anyio
 import orjson
 
 from llmaas.observability.metrics import Metrics
@@ -20,20 +23,29 @@ from llmaas.routing import UpstreamTarget
 Upstream = AbstractAsyncContextManager[tuple[UpstreamTarget, aiohttp.ClientResponse]]
 
 
+@dataclass(frozen=True)
+class StreamEnd:
+    usage: dict[str, Any] | None  # the engine's own count, when the stream got that far
+    content_chunks: int  # chunks with generated content relayed: about one token each
+
+
 async def relay_stream(
-    upstream: Upstream, *, public_model: str, include_usage: bool, metrics: Metrics
+    upstream: Upstream, *, public_model: str, include_usage: bool, metrics: Metrics,
+    on_end: Callable[[StreamEnd], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
     """Open the upstream stream now (so its errors are HTTP errors) and return the relay."""
-    events = _relay(upstream, public_model, include_usage, metrics)
+    events = _relay(upstream, public_model, include_usage, metrics, on_end)
     await anext(events)  # runs up to the upstream's 200, or raises
     return events
 
 
 async def _relay(
-    upstream: Upstream, public_model: str, include_usage: bool, metrics: Metrics
+    upstream: Upstream, public_model: str, include_usage: bool, metrics: Metrics,
+    on_end: Callable[[StreamEnd], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
     started = time.perf_counter()
-    first_token_seen = False
+    usage: dict[str, Any] | None = None
+    chunks = 0
     async with upstream as (target, response):
         yield b""
         rename = _renamer(target.model, public_model)
@@ -46,35 +58,43 @@ async def _relay(
                     if data == b"[DONE]":
                         done = True
                     elif b'"usage"' in data:
-                        line = _account(data, public_model, include_usage, metrics)
+                        usage, line = _account(data, public_model, include_usage, metrics, usage)
                         if not line:
                             skip_blank = True
                             continue
-                    if not first_token_seen and not done:
-                        first_token_seen = True
-                        metrics.first_token.labels(public_model).observe(time.perf_counter() - started)
+                    if b'"content":"' in data or b'"text":"' in data or b'"tool_calls"' in data:
+                        if not chunks:
+                            metrics.first_token.labels(public_model).observe(time.perf_counter() - started)
+                        chunks += 1
                 elif skip_blank and not line.strip():
                     skip_blank = False
                     continue
                 yield rename(line)
+            if not done:
+                yield error_event("The engine stopped before finishing the answer.", "upstream_error")
         except (aiohttp.ClientError, TimeoutError):
-            pass
-        if not done:
             yield error_event("The engine stopped before finishing the answer.", "upstream_error")
+        finally:
+            # Shielded: when the client leaves, the relay is cancelled, and the bill must still land.
+            with anyio.CancelScope(shield=True):
+                await on_end(StreamEnd(usage, chunks))
 
 
-def _account(data: bytes, public_model: str, include_usage: bool, metrics: Metrics) -> bytes:
+def _account(
+    data: bytes, public_model: str, include_usage: bool, metrics: Metrics, seen: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, bytes]:
     """Count the usage chunk's tokens; hide the chunk when the client did not ask for usage."""
     chunk: dict[str, Any] = orjson.loads(data)
     usage = chunk.get("usage")
     if usage:
         metrics.count_tokens(public_model, usage)
+        seen = usage
     if include_usage:
-        return b"data: " + data + b"\n"
+        return seen, b"data: " + data + b"\n"
     if not chunk.get("choices"):
-        return b""
+        return seen, b""
     chunk["usage"] = None  # OpenAI sends null usage on every chunk unless asked
-    return b"data: " + orjson.dumps(chunk) + b"\n"
+    return seen, b"data: " + orjson.dumps(chunk) + b"\n"
 
 
 def _renamer(upstream_model: str, public_model: str) -> Any:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from llmaas.api.deps import ApiKeyDep, GatewayDep
+from llmaas.api.deps import CallerDep, GatewayDep
 from llmaas.api.openai.multipart import read_form
+from llmaas.api.openai.responses import render
+from llmaas.catalog import Capability
 from llmaas.errors import InvalidRequest
+from llmaas.gateway.media import audio_duration
 
 router = APIRouter()
 
@@ -16,7 +20,7 @@ _PASSED_ON = ("language", "prompt", "response_format", "temperature")
 
 
 @router.post("/v1/audio/transcriptions", summary="Transcribe audio into text")
-async def create_transcription(request: Request, _key: ApiKeyDep, gateway: GatewayDep) -> Response:
+async def create_transcription(request: Request, caller: CallerDep, gateway: GatewayDep) -> Response:
     settings = request.app.state.settings
     form = await read_form(request.headers, request.stream(), max_bytes=settings.max_audio_bytes)
     upload = form.files.get("file")
@@ -42,7 +46,9 @@ async def create_transcription(request: Request, _key: ApiKeyDep, gateway: Gatew
         ("timestamp_granularities[]", value)  # the engine validates these
         for value in form.fields.get("timestamp_granularities[]", [])
     ]
-    body, content_type = await gateway.transcribe(
-        model_id=model, fields=passed, audio=upload.data, filename=upload.filename or "audio"
-    )
-    return Response(body, media_type=content_type.split(";")[0])
+    gateway.model(model, Capability.TRANSCRIPTION, "/v1/audio/transcriptions")  # 404/400 before decoding
+    seconds = await run_in_threadpool(audio_duration, upload.data)
+    return render(await gateway.transcribe(
+        model_id=model, fields=passed, audio=upload.data, filename=upload.filename or "audio",
+        audio_seconds=seconds, caller=caller,
+    ))

@@ -1,12 +1,14 @@
-"""Rendering gateway results: JSON bodies with orjson, streams as server-sent events."""
+"""Rendering gateway replies: JSON with orjson, streams as server-sent events, rate-limit headers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from starlette.responses import Response, StreamingResponse
+
+from llmaas.api.openai import ratelimits
+from llmaas.gateway.pipeline import Reply
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -18,7 +20,10 @@ class ORJSONResponse(Response):
         return orjson.dumps(content)
 
 
-def render(result: dict[str, Any] | AsyncIterator[bytes]) -> Response:
-    if isinstance(result, dict):
-        return ORJSONResponse(result)
-    return StreamingResponse(result, media_type="text/event-stream", headers=_SSE_HEADERS)
+def render(reply: Reply) -> Response:
+    headers = ratelimits.headers(reply.limits)
+    if isinstance(reply.body, dict):
+        return ORJSONResponse(reply.body, headers=headers)
+    if isinstance(reply.body, bytes):
+        return Response(reply.body, headers=headers, media_type=reply.media_type)
+    return StreamingResponse(reply.body, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
