@@ -19,6 +19,7 @@ from llmaas.catalog import Catalog
 from llmaas.metering.ledger import Ledger, UsageRecord
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
+from tests.databases import KINDS, fresh_database
 from tests.servers import serve
 
 TOKEN = "admin-secret-token"
@@ -35,14 +36,15 @@ class Admin:
                              headers={"Authorization": f"Bearer {token}"})
 
 
-@pytest.fixture(scope="module")
-def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
+@pytest.fixture(scope="module", params=KINDS)
+def admin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
     home: Path = tmp_path_factory.mktemp("admin")
     settings = Settings(home=home, admin_token=TOKEN)
-    database = create_database_engine(settings.resolved_database_url)
-    migrate(database)
+    admin_url = request.getfixturevalue("postgres_admin_url") if request.param == "postgresql" else None
+    database = fresh_database(request.param, sqlite_dir=home, postgres_admin_url=admin_url)
     with serve(create_app(settings, catalog=Catalog([]), database=database)) as url:
         yield Admin(url, database)
+    database.dispose()
 
 
 def test_the_admin_token_is_required(admin: Admin) -> None:

@@ -12,13 +12,6 @@ from llmaas.errors import AuthenticationFailed, NotFound
 from llmaas.storage.database import create_database_engine, migrate
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Engine:
-    engine: Engine = create_database_engine(f"sqlite:///{tmp_path / 'keys.db'}")
-    migrate(engine)
-    return engine
-
-
 def test_only_a_hash_is_stored(database: Engine) -> None:
     issued = KeyService(database).create(name="app")
     assert issued.secret.startswith(issued.key.prefix) and issued.key.prefix.startswith(KEY_MARK)

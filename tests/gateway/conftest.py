@@ -15,7 +15,7 @@ from llmaas.app import create_app
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
 from llmaas.settings import Settings
-from llmaas.storage.database import create_database_engine, migrate
+from tests.databases import KINDS, fresh_database
 from tests.fakes import FakeEngine
 from tests.servers import free_port, serve
 
@@ -52,20 +52,21 @@ def catalog_for(engine_url: str) -> Catalog:
     ])
 
 
-@pytest.fixture(scope="package")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+@pytest.fixture(scope="package", params=KINDS)
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     home: Path = tmp_path_factory.mktemp("home")
     engine = FakeEngine(model="upstream-name")
     settings = Settings(home=home, max_request_bytes=64 * 1024, max_audio_bytes=32 * 1024,
                         health_interval_s=0.2, ledger_flush_interval_s=0.05)
-    database = create_database_engine(settings.resolved_database_url)
-    migrate(database)
+    admin_url = request.getfixturevalue("postgres_admin_url") if request.param == "postgresql" else None
+    database = fresh_database(request.param, sqlite_dir=home, postgres_admin_url=admin_url)
     secret = KeyService(database).create(name="tests").secret
     with serve(engine.app()) as engine_url:
         app = create_app(settings, catalog=catalog_for(engine_url), database=database)
         with serve(app) as url:
             client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
             yield Platform(url, secret, engine, client, database)
+    database.dispose()
 
 
 @pytest.fixture

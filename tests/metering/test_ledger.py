@@ -2,24 +2,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from llmaas.metering.ledger import Ledger, UsageRecord, roll_up, spent_nano, usage_rows
-from llmaas.storage.database import create_database_engine, migrate
 from llmaas.storage.tables import UsageDailyRow, UsageEventRow
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine: Engine = create_database_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    migrate(engine)
-    return engine
+def engine(database: Engine) -> Engine:
+    return database
 
 
 def record(at: datetime, *, key: int = 1, tenant: int = 1, model: str = "m", cost: int = 100,
