@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,25 @@ def test_tiers_can_be_changed(run: CliRunner) -> None:
     tiers = run.invoke(app, ["tiers", "list"]).stdout
     custom = next(line for line in tiers.splitlines() if "custom" in line)
     assert "50.00 €" in custom and "100" in custom
+
+
+def test_usage_shows_the_ledger(run: CliRunner, tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from llmaas.metering.ledger import Ledger, UsageRecord
+    from llmaas.storage.database import create_database_engine
+
+    assert run.invoke(app, ["tenants", "create", "acme", "--tier", "standard"]).exit_code == 0
+    assert run.invoke(app, ["keys", "create", "--tenant", "acme", "--name", "bot"]).exit_code == 0
+    ledger = Ledger(create_database_engine(f"sqlite:///{tmp_path / 'llmaas.db'}"))
+    ledger.record(UsageRecord(created_at=datetime.now(UTC), request_id="r", tenant_id=2, key_id=1,
+                              endpoint="/v1/chat/completions", model_requested="m", model_served="m",
+                              status=200, input_tokens=1000, output_tokens=500, cost_nano=5_800_000))
+    asyncio.run(ledger.flush())
+    table = run.invoke(app, ["usage", "--tenant", "acme"])
+    assert table.exit_code == 0 and "1,000" in table.stdout and "0.01 €" in table.stdout
+    data = json.loads(run.invoke(app, ["usage", "--json", "--group-by", "day"]).stdout)
+    assert data[0]["output_tokens"] == 500 and data[0]["cost_eur"] == 0.0058
+    assert run.invoke(app, ["usage", "--tenant", "ghost"]).exit_code == 1
+    assert run.invoke(app, ["usage", "--group-by", "colour"]).exit_code != 0

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmaas.catalog import load_catalog
-from llmaas.cli import keys, tenancy
+from llmaas.cli import keys, tenancy, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.settings import load_settings
 
@@ -27,6 +27,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(tenancy.tenants_app, name="tenants")
 app.add_typer(tenancy.tiers_app, name="tiers")
 app.add_typer(models_app, name="models")
+app.command("usage")(usage.usage)
 
 
 @app.command()
