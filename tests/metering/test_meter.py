@@ -81,7 +81,8 @@ def test_every_scope_is_checked_and_the_longest_wait_is_reported(make_meter: Met
         )
         clock.advance(36)  # had the refusals taken the key's requests, this one would be refused too
         _, state = await meter.admit(ask(key=key, tenant=tenant, tokens=60))
-        assert (state.remaining_requests, state.remaining_tokens) == (1, 0)
+        # The tenant's 2 RPM binds before the key's 3: the headers show the tighter bucket.
+        assert (state.limit_requests, state.remaining_requests, state.remaining_tokens) == (2, 0, 0)
 
     run(lambda: make_meter(clock=clock), scenario)
 
@@ -257,10 +258,11 @@ def test_an_unsettled_reservation_expires_and_is_billed_once_if_settled_late(
     run(lambda: make_meter(clock=clock, reservation_ttl_s=60), scenario)
 
 
-def test_no_limits_no_headers(make_meter: MeterFactory) -> None:
+def test_headers_follow_the_tenant_when_the_key_has_no_limit(make_meter: MeterFactory) -> None:
     async def scenario(meter: Meter) -> None:
         _, state = await meter.admit(ask(key=Limits(), tenant=Limits(requests_per_minute=1)))
-        assert state.limit_requests is None and state.reset_tokens_s is None
+        assert (state.limit_requests, state.remaining_requests) == (1, 0)
+        assert state.limit_tokens is None and state.reset_tokens_s is None  # no TPM anywhere
 
     run(lambda: make_meter(clock=FakeClock()), scenario)
 

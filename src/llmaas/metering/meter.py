@@ -139,7 +139,7 @@ class Reservation:
 
 @dataclass(frozen=True)
 class LimitState:
-    """The first limit scope's requests and tokens buckets after admission, for x-ratelimit-*."""
+    """The requests and tokens buckets that bind first after admission, for x-ratelimit-*."""
 
     limit_requests: int | None
     remaining_requests: int | None
@@ -298,15 +298,17 @@ def first_failure(outcomes: list[tuple[Charge, int | None]]) -> RateLimited | No
 
 
 def limit_state(admission: Admission, held: list[tuple[Charge, float]], now_ms: float) -> LimitState:
-    """Limit, remaining and time-to-full of the first scope's RPM and TPM buckets."""
-    first = admission.limit_scopes[0][0] if admission.limit_scopes else None
+    """Limit, remaining and time-to-full of the RPM and TPM buckets that bind first: the key's own, or
+    its tenant's when those leave less room (or the key has none)."""
     state: dict[str, tuple[int, int, float]] = {}
     for charge, tat in held:
-        if charge.scope == first and charge.limit_name in ("requests_per_minute", "tokens_per_minute"):
+        if charge.limit_name in ("requests_per_minute", "tokens_per_minute"):
             room = now_ms + charge.window_ms + EPSILON_MS - tat
-            remaining = max(0, math.floor(room / (charge.window_ms / charge.limit)))
+            remaining = min(charge.limit, max(0, math.floor(room / (charge.window_ms / charge.limit))))
             reset_s = max(0.0, tat - now_ms) / 1000
-            state[charge.limit_name] = (charge.limit, min(remaining, charge.limit), reset_s)
+            known = state.get(charge.limit_name)
+            if known is None or remaining < known[1]:
+                state[charge.limit_name] = (charge.limit, remaining, reset_s)
     rpm = state.get("requests_per_minute", (None, None, None))
     tpm = state.get("tokens_per_minute", (None, None, None))
     return LimitState(rpm[0], rpm[1], rpm[2], tpm[0], tpm[1], tpm[2])
