@@ -71,3 +71,31 @@ def test_a_crashed_engine_is_restarted(served: Served) -> None:
         model=model, messages=[{"role": "user", "content": "Hi"}], max_tokens=4
     )
     assert reply.choices[0].message.content is not None
+
+
+def test_usage_is_metered_in_real_time(served: Served) -> None:
+    assert served.cli("tenants", "create", "e2e-co", "--tier", "discovery").returncode == 0
+    created = served.cli("keys", "create", "--tenant", "e2e-co", "--name", "metered")
+    secret = created.stdout.strip().splitlines()[-1]
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=secret, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Hi"}], max_tokens=5
+    )
+    reply = raw.parse()
+    assert raw.headers["x-ratelimit-limit-requests"] == "20"  # the discovery tier
+    assert raw.headers["x-request-id"]
+    assert reply.usage is not None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        usage = httpx.get(f"{served.url}/v1/usage", headers={"Authorization": f"Bearer {secret}"}).json()
+        if usage["data"]:
+            break
+        time.sleep(0.3)
+    [row] = usage["data"]
+    assert (row["model"], row["input_tokens"], row["output_tokens"]) == (
+        "smollm2-135m-instruct", reply.usage.prompt_tokens, reply.usage.completion_tokens)
+    # 1.8 EUR per million input tokens, 8 per million output tokens.
+    expected = (reply.usage.prompt_tokens * 1.8 + reply.usage.completion_tokens * 8) / 1e6
+    assert row["cost_eur"] == pytest.approx(expected)
+    [cap] = [b for b in usage["budgets"] if b["type"] == "tenant_monthly_cap"]
+    assert cap["limit_eur"] == 10.0 and cap["remaining_eur"] == pytest.approx(10.0 - expected)
