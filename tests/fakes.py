@@ -21,12 +21,18 @@ USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
 @dataclass
 class FakeEngine:
-    """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow."""
+    """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow.
+
+    `delay_s` holds every chat and completion answer that long (so concurrent requests overlap);
+    `usage` is what they report (tests.fakes.USAGE unless a test sets its own).
+    """
 
     model: str
     mode: str = "ok"
     requests: list[dict[str, Any]] = field(default_factory=list)
     forms: list[dict[str, Any]] = field(default_factory=list)
+    delay_s: float = 0.0
+    usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
 
     def app(self) -> Starlette:
         return Starlette(
@@ -55,13 +61,15 @@ class FakeEngine:
             return Response(b"<html>oops</html>", status_code=500)
         if self.mode == "slow":
             await asyncio.sleep(0.5)
+        if self.delay_s > 0:
+            await asyncio.sleep(self.delay_s)
         if body.get("stream"):
             return StreamingResponse(self._stream(body), media_type="text/event-stream")
         return JSONResponse({
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": self.model,
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": "Hello there"}}],
-            "usage": USAGE,
+            "usage": self.usage,
         })
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -76,7 +84,7 @@ class FakeEngine:
         yield b"data: " + orjson.dumps(last) + b"\n\n"
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
-                     "choices": [], "usage": USAGE}
+                     "choices": [], "usage": self.usage}
             yield b"data: " + orjson.dumps(usage) + b"\n\n"
         yield b"data: [DONE]\n\n"
 

@@ -157,3 +157,10 @@ def test_logs_never_carry_content(
     for record in caplog.records:
         assert secret_prompt not in record.getMessage()
         assert "Hello there" not in record.getMessage()
+
+
+def test_a_body_without_a_json_content_type_is_explained(platform: Platform) -> None:
+    response = post(platform, "/v1/chat/completions", content=b'{"model": "chat-model"}',
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    error = assert_error(response, 400)
+    assert "application/json" in str(error["message"]) and "None" not in str(error["message"])

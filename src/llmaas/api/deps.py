@@ -13,7 +13,8 @@ from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
 
 
-def get_gateway(request: Request) -> Gateway:
+# Async on purpose: FastAPI runs plain `def` dependencies in the thread pool, a hop per request.
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -38,7 +39,7 @@ async def get_api_key(request: Request) -> ApiKey:
     return key
 
 
-def get_caller(request: Request, key: Annotated[ApiKey, Depends(get_api_key)]) -> Caller:
+async def get_caller(request: Request, key: Annotated[ApiKey, Depends(get_api_key)]) -> Caller:
     return Caller(key=key, request_id=request.state.request_id)
 
 

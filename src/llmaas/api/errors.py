@@ -56,6 +56,8 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     param = ".".join(part for part in location if not _is_type_name(part)) or None
     if first.get("type") == "json_invalid":
         message, param = "The request body is not valid JSON.", None
+    elif param is None:
+        message = "The request body must be a JSON object (send Content-Type: application/json)."
     elif first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'."
     else:

@@ -60,12 +60,7 @@ class UpstreamClient:
             target.outstanding += 1
             try:
                 try:
-                    response = await self._session.post(
-                        target.base_url + path,
-                        json=json(target) if json else None,
-                        data=data(target) if data else None,
-                        headers=target.headers,
-                    )
+                    response = await self._send(target, path, json, data)
                 except aiohttp.ClientConnectionError:
                     target.healthy = False  # the health checker brings it back
                     continue
@@ -81,6 +76,29 @@ class UpstreamClient:
             finally:
                 target.outstanding -= 1
         raise EngineUnavailable("No engine for this model accepted the request; retry shortly.")
+
+    async def _send(
+        self,
+        target: UpstreamTarget,
+        path: str,
+        json: Callable[[UpstreamTarget], Any] | None,
+        data: Callable[[UpstreamTarget], aiohttp.FormData] | None,
+    ) -> aiohttp.ClientResponse:
+        for attempt in (1, 2):
+            try:
+                return await self._session.post(
+                    target.base_url + path,
+                    json=json(target) if json else None,
+                    data=data(target) if data else None,
+                    headers=target.headers,
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+                # A pooled keep-alive connection the engine had already closed (llama-server closes
+                # after each stream while advertising keep-alive): the request never reached it, so
+                # one retry on a fresh connection is safe. A refused connection is the engine down.
+                if attempt == 2 or isinstance(error, aiohttp.ClientConnectorError):
+                    raise
+        raise AssertionError("unreachable")
 
 
 async def upstream_error(response: aiohttp.ClientResponse) -> LlmaasError:

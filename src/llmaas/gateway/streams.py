@@ -50,7 +50,7 @@ async def _relay(
         yield b""
         rename = _renamer(target.model, public_model)
         done = False
-        skip_blank = False
+        event: list[bytes] = []  # the lines of the event being read; sent whole, one write each
         try:
             async for line in response.content:
                 if line.startswith(b"data:"):
@@ -59,17 +59,17 @@ async def _relay(
                         done = True
                     elif b'"usage"' in data:
                         usage, line = _account(data, public_model, include_usage, metrics, usage)
-                        if not line:
-                            skip_blank = True
-                            continue
                     if b'"content":"' in data or b'"text":"' in data or b'"tool_calls"' in data:
                         if not chunks:
                             metrics.first_token.labels(public_model).observe(time.perf_counter() - started)
                         chunks += 1
-                elif skip_blank and not line.strip():
-                    skip_blank = False
-                    continue
-                yield rename(line)
+                if line.strip():
+                    event.append(line)
+                elif event:  # a blank line ends an event (a hidden usage chunk left none)
+                    yield rename(b"".join(event)) + b"\n"
+                    event = []
+            if event:
+                yield rename(b"".join(event)) + b"\n"
             if not done:
                 yield error_event("The engine stopped before finishing the answer.", "upstream_error")
         except (aiohttp.ClientError, TimeoutError):

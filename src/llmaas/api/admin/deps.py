@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from llmaas.errors import AuthenticationFailed, PermissionDenied
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     token: str | None = request.app.state.settings.admin_token
     if not token:
         raise PermissionDenied("The admin API is disabled: set LLMAAS_ADMIN_TOKEN.", code="admin_disabled")
@@ -21,7 +21,7 @@ def require_admin(request: Request) -> None:
         raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
 
 
-def get_database(request: Request) -> Engine:
+async def get_database(request: Request) -> Engine:
     database: Engine = request.app.state.database
     return database
 
