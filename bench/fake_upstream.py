@@ -1,0 +1,108 @@
+"""A minimal OpenAI-compatible engine for overhead benchmarks: raw ASGI, canned answers.
+
+No framework, no per-request serialization: every answer is bytes built at import time, so the
+fake costs a few tens of microseconds per request and the gateway, not the engine, dominates.
+
+    GET  /v1/models             the model list (the gateway's health check)
+    POST /v1/chat/completions   a canned completion, or with "stream": true a canned stream of
+                                10 content chunks, a usage chunk and `data: [DONE]`
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import uvicorn
+
+from bench.common import pin
+
+MODEL = "bench-chat"
+STREAM_CHUNKS = 10
+USAGE = {"prompt_tokens": 12, "completion_tokens": STREAM_CHUNKS, "total_tokens": 12 + STREAM_CHUNKS}
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+def _chunk(index: int) -> bytes:
+    last = index == STREAM_CHUNKS - 1
+    chunk = {
+        "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000,
+        "model": MODEL, "system_fingerprint": "b1",
+        "choices": [{"index": 0, "delta": {} if last else {"content": f" word{index}"},
+                     "logprobs": None, "finish_reason": "stop" if last else None}],
+    }
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+_MODELS = orjson.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "bench"}]})
+_COMPLETION = orjson.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": MODEL,
+    "system_fingerprint": "b1",
+    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                 "message": {"role": "assistant",
+                             "content": "".join(f" word{i}" for i in range(STREAM_CHUNKS - 1))}}],
+    "usage": USAGE,
+})
+_STREAM = (
+    *(_chunk(i) for i in range(STREAM_CHUNKS)),
+    b"data: " + orjson.dumps({"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+                              "created": 1700000000, "model": MODEL, "choices": [],
+                              "usage": USAGE}) + b"\n\n",
+    b"data: [DONE]\n\n",
+)
+STREAM_BODY = b"".join(_STREAM)
+
+
+def _start(status: int, content_type: bytes, length: int | None) -> Message:
+    headers = [(b"content-type", content_type)]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+_JSON_MODELS = _start(200, b"application/json", len(_MODELS))
+_JSON_COMPLETION = _start(200, b"application/json", len(_COMPLETION))
+_SSE = _start(200, b"text/event-stream", None)
+
+
+async def app(scope: Scope, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    if scope["method"] == "GET":
+        await send(_JSON_MODELS)
+        await send({"type": "http.response.body", "body": _MODELS})
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    if not orjson.loads(body).get("stream"):
+        await send(_JSON_COMPLETION)
+        await send({"type": "http.response.body", "body": _COMPLETION})
+        return
+    # One write per event, as an engine sends one per token.
+    await send(_SSE)
+    for event in _STREAM:
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def serve(port: int, cpu: int | None) -> None:
+    """Process entry point: serve the fake engine on 127.0.0.1:`port`, pinned to `cpu`."""
+    pin(cpu)
+    uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", lifespan="on",
+        access_log=False, log_level="warning", backlog=4096,
+    )).run()
