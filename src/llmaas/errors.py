@@ -9,6 +9,7 @@
     ├── NotFound                    404  no such tenant, tier or key
     │   └── ModelNotFound           404  no such model in the catalog
     ├── Conflict                    409  the name is taken
+    ├── ModelRetired                410  the model was retired; the message names its successor
     ├── PayloadTooLarge             413  the body exceeds the configured limit
     ├── RateLimited                 429  rate_limit_exceeded        (metering/meter.py)
     ├── QuotaExceeded               429  insufficient_quota         (metering/meter.py)
@@ -65,6 +66,12 @@ class NotFound(LlmaasError):
 
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
+
+
+class ModelRetired(LlmaasError):
+    status_code = 410
+    type = "invalid_request_error"
+    default_code = "model_retired"
 
 
 class Conflict(LlmaasError):

@@ -23,7 +23,7 @@ from llmaas.storage.database import create_database_engine, migrate
 
 
 def run(settings: Settings, console: Console) -> None:
-    catalog = load_catalog(settings.catalog_file)
+    catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
     specs = []

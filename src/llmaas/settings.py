@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     catalog_file: Path | None = Field(
         None, description="Model catalog (TOML); defaults to the bundled embedded catalog."
     )
+    deprecation_notice_months: int = Field(
+        3, ge=0, description="Least notice between a model's deprecation and its retirement."
+    )
     embedded: bool = Field(True, description="Start the embedded engines for models that declare one.")
     engine_threads: int = Field(2, ge=1, description="CPU threads per embedded engine process.")
     engine_base_port: int = Field(18100, description="First loopback port handed to embedded engines.")

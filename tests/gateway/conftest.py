@@ -49,7 +49,13 @@ def catalog_for(engine_url: str) -> Catalog:
         entry("embed-model", ["embeddings"], dimensions=2),
         entry("speech-model", ["transcription"], pricing={"per_audio_minute": 1}),
         entry("down-model", ["chat"], url=f"http://127.0.0.1:{free_port()}"),
-    ])
+        entry("old-model", ["chat"], deprecated_at="2026-09-01", retires_at="2036-06-01",
+              successor="chat-model"),
+        entry("gone-model", ["chat"], deprecated_at="2026-01-01", retires_at="2026-04-01",
+              successor="chat-model"),
+        entry("moved-model", ["chat"], deprecated_at="2026-01-01", retires_at="2026-04-01",
+              successor="chat-model", on_retired="redirect"),
+    ], aliases={"chat-default": "chat-model"})
 
 
 @pytest.fixture(scope="package", params=KINDS)

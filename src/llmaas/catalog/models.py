@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -70,6 +71,9 @@ class Pricing(BaseModel):
     per_thousand_documents: Decimal = Field(Decimal(0), ge=0, description="Rerank.")
 
 
+Status = Literal["preview", "active", "deprecated", "retired"]
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,11 +93,24 @@ class ModelEntry(BaseModel):
     )
     engine: EmbeddedEngine | None = None
     upstreams: list[Upstream] = Field(default_factory=list)
+    status: Status = Field("active", description="Lifecycle; dates below move it on by themselves.")
+    deprecated_at: date | None = Field(None, description="When deprecation was announced.")
+    retires_at: date | None = Field(None, description="From this day the model no longer answers.")
+    successor: str | None = Field(None, description="The model to move to.")
+    on_retired: Literal["refuse", "redirect"] = Field(
+        "refuse", description="After retirement: answer 410, or let the successor answer."
+    )
 
     @model_validator(mode="after")
     def _served_somewhere(self) -> ModelEntry:
         if self.engine is None and not self.upstreams:
             raise ValueError(f"model {self.id!r} has neither an embedded engine nor an upstream")
+        if (self.retires_at is not None or self.status in ("deprecated", "retired")) and (
+            self.deprecated_at is None
+        ):
+            raise ValueError(f"model {self.id!r} is retired or retiring but has no `deprecated_at`")
+        if self.on_retired == "redirect" and self.successor is None:
+            raise ValueError(f"model {self.id!r} redirects after retirement but names no successor")
         return self
 
     def supports(self, capability: Capability) -> bool:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmaas.catalog import load_catalog
+from llmaas.catalog import lifecycle, load_catalog
 from llmaas.cli import keys, tenancy, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.settings import load_settings
@@ -67,13 +68,20 @@ def setup(config: ConfigOption = None) -> None:
 
 @models_app.command("list")
 def models_list(config: ConfigOption = None) -> None:
-    """Show the catalog: capabilities, context length, licence and how each model is served."""
+    """Show the catalog: capabilities, context, licence, lifecycle dates and how each model is served."""
     settings = load_settings(config)
-    table = Table("id", "family", "capabilities", "context", "license", "served by")
-    for entry in load_catalog(settings.catalog_file):
+    catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
+    today = datetime.now(UTC).date()
+    table = Table("id", "capabilities", "context", "license", "status", "retires", "successor", "served by")
+    for entry in catalog:
         served = f"embedded {entry.engine.kind}" if entry.engine else ", ".join(
             upstream.url for upstream in entry.upstreams
         )
-        table.add_row(entry.id, entry.family, ", ".join(entry.capabilities),
-                      str(entry.context_length), entry.license, served)
+        state = lifecycle.status(entry, today)
+        colour = {"deprecated": "yellow", "retired": "red"}.get(state, "green")
+        table.add_row(entry.id, ", ".join(entry.capabilities), str(entry.context_length), entry.license,
+                      f"[{colour}]{state}[/{colour}]", str(entry.retires_at or ""), entry.successor or "",
+                      served)
     Console().print(table)
+    for alias, target in sorted(catalog.aliases.items()):
+        Console().print(f"alias [bold]{alias}[/bold] → {target}")

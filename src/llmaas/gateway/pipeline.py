@@ -9,7 +9,7 @@ Authentication happens before (api/deps.py) and hands over the caller.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ import orjson
 
 from llmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from llmaas.catalog import Capability, Catalog, ModelEntry
+from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import InvalidRequest, UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate, text_tokens_upper_bound
@@ -36,6 +37,7 @@ class Reply:
     body: JSONObject | AsyncIterator[bytes] | bytes
     limits: LimitState | None = None
     media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # lifecycle notices
 
 
 class Gateway:
@@ -49,8 +51,10 @@ class Gateway:
         self.metrics = metrics
         self.accounting = accounting
 
-    def model(self, model_id: str, capability: Capability, endpoint: str) -> ModelEntry:
-        entry = self.catalog.get(model_id)
+    def model(self, model_id: str, capability: Capability, endpoint: str) -> Resolution:
+        """The model that answers (aliases and retirement redirects applied), checked for the endpoint."""
+        resolution = self.catalog.resolve(model_id)
+        entry = resolution.served
         if not entry.supports(capability):
             hint = " It is a base model without a chat template: use /v1/completions." if (
                 capability is Capability.CHAT and entry.supports(Capability.COMPLETIONS)
@@ -58,12 +62,13 @@ class Gateway:
             raise UnsupportedForModel(
                 f"The model `{model_id}` does not support {endpoint}.{hint}", param="model"
             )
-        return entry
+        return resolution
 
     # -- chat and completions -----------------------------------------------------------------
 
     async def chat(self, request: ChatCompletionRequest, caller: Caller) -> Reply:
-        entry = self.model(request.model, Capability.CHAT, "/v1/chat/completions")
+        resolution = self.model(request.model, Capability.CHAT, "/v1/chat/completions")
+        entry = resolution.served
         _check_chat_features(entry, request)
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         payload.pop("max_completion_tokens", None)
@@ -73,26 +78,28 @@ class Gateway:
             [payload["messages"], payload.get("tools") or []],
             context_length=entry.context_length, messages=len(request.messages),
         )
-        reply = await self._generate(entry, caller, "/v1/chat/completions", payload, bound)
+        reply = await self._generate(resolution, caller, "/v1/chat/completions", payload, bound)
         if isinstance(reply.body, dict):
             recover_tool_calls(request, reply.body)
         return reply
 
     async def completions(self, request: CompletionRequest, caller: Caller) -> Reply:
-        entry = self.model(request.model, Capability.COMPLETIONS, "/v1/completions")
+        resolution = self.model(request.model, Capability.COMPLETIONS, "/v1/completions")
+        entry = resolution.served
         if isinstance(request.prompt, list) and len(request.prompt) != 1:
             raise InvalidRequest("Send one prompt per request.", param="prompt")
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         payload["max_tokens"] = _max_tokens(entry, request.max_tokens)
         bound = text_tokens_upper_bound([payload["prompt"]], context_length=entry.context_length)
-        return await self._generate(entry, caller, "/v1/completions", payload, bound)
+        return await self._generate(resolution, caller, "/v1/completions", payload, bound)
 
     async def _generate(
-        self, entry: ModelEntry, caller: Caller, endpoint: str, payload: JSONObject, input_bound: int
+        self, resolution: Resolution, caller: Caller, endpoint: str, payload: JSONObject, input_bound: int
     ) -> Reply:
+        entry = resolution.served
         max_output = payload.get("max_tokens") or entry.max_output_tokens or entry.context_length
         ticket = await self.accounting.admit(
-            caller, entry, endpoint, model_requested=payload["model"],
+            caller, entry, endpoint, model_requested=resolution.requested,
             input_tokens=input_bound, output_tokens=max_output,
         )
         path = endpoint.removeprefix("/v1")
@@ -107,7 +114,7 @@ class Gateway:
                     public_model=entry.id, include_usage=wants_usage, metrics=self.metrics,
                     on_end=self._stream_settler(ticket, input_bound),
                 )
-                return Reply(body, ticket.limits, "text/event-stream")
+                return Reply(body, ticket.limits, "text/event-stream", resolution.headers)
             async with self.client.post(pool.candidates(), path, json=_for(payload)) as (target, resp):
                 result = await _json_body(resp)
         except BaseException:
@@ -118,7 +125,7 @@ class Gateway:
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
         ))
-        return Reply(self._finish(entry, target, result), ticket.limits)
+        return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
 
     def _stream_settler(self, ticket: Ticket, input_bound: int) -> Callable[[StreamEnd], Awaitable[None]]:
         async def settle(end: StreamEnd) -> None:
@@ -138,7 +145,8 @@ class Gateway:
     # -- embeddings ---------------------------------------------------------------------------
 
     async def embeddings(self, request: EmbeddingRequest, caller: Caller) -> Reply:
-        entry = self.model(request.model, Capability.EMBEDDINGS, "/v1/embeddings")
+        resolution = self.model(request.model, Capability.EMBEDDINGS, "/v1/embeddings")
+        entry = resolution.served
         texts = [request.input] if isinstance(request.input, str) else request.input
         if not texts or len(texts) > 2048:
             raise InvalidRequest("`input` must hold between 1 and 2048 texts.", param="input")
@@ -151,7 +159,7 @@ class Gateway:
             )
         bound = sum(text_tokens_upper_bound([text], context_length=entry.context_length) for text in texts)
         ticket = await self.accounting.admit(
-            caller, entry, "/v1/embeddings", model_requested=request.model, input_tokens=bound)
+            caller, entry, "/v1/embeddings", model_requested=resolution.requested, input_tokens=bound)
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         pool = self.router.pool(entry.id)
         try:
@@ -165,7 +173,7 @@ class Gateway:
             raise
         tokens = int((result.get("usage") or {}).get("prompt_tokens") or 0)
         await self.accounting.settle(ticket, Usage(input_tokens=tokens))
-        return Reply(self._finish(entry, target, result), ticket.limits)
+        return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
 
     # -- audio --------------------------------------------------------------------------------
 
@@ -173,9 +181,10 @@ class Gateway:
         self, *, model_id: str, fields: list[tuple[str, str]], audio: bytes, filename: str,
         audio_seconds: float, caller: Caller,
     ) -> Reply:
-        entry = self.model(model_id, Capability.TRANSCRIPTION, "/v1/audio/transcriptions")
+        resolution = self.model(model_id, Capability.TRANSCRIPTION, "/v1/audio/transcriptions")
+        entry = resolution.served
         ticket = await self.accounting.admit(
-            caller, entry, "/v1/audio/transcriptions", model_requested=model_id,
+            caller, entry, "/v1/audio/transcriptions", model_requested=resolution.requested,
             audio_seconds=audio_seconds)
         pool = self.router.pool(entry.id)
 
@@ -200,7 +209,7 @@ class Gateway:
         # Billed on the duration measured before forwarding: the same figure the reservation held,
         # whatever response format the client chose.
         await self.accounting.settle(ticket, Usage(audio_seconds=audio_seconds))
-        return Reply(body, ticket.limits, media_type)
+        return Reply(body, ticket.limits, media_type, resolution.headers)
 
     def _finish(self, entry: ModelEntry, target: UpstreamTarget, body: JSONObject) -> JSONObject:
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it

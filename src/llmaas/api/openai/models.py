@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,7 +10,7 @@ from starlette.responses import Response
 
 from llmaas.api.deps import ApiKeyDep, GatewayDep
 from llmaas.api.openai.responses import ORJSONResponse
-from llmaas.catalog import ModelEntry
+from llmaas.catalog import Catalog, ModelEntry, lifecycle
 
 router = APIRouter()
 
@@ -17,7 +18,8 @@ router = APIRouter()
 _CREATED = 1764201600
 
 
-def model_object(entry: ModelEntry, *, ready: bool) -> dict[str, Any]:
+def model_object(entry: ModelEntry, *, ready: bool, aliases: list[str]) -> dict[str, Any]:
+    today = datetime.now(UTC).date()
     return {
         "id": entry.id,
         "object": "model",
@@ -31,18 +33,30 @@ def model_object(entry: ModelEntry, *, ready: bool) -> dict[str, Any]:
         "dimensions": entry.dimensions,
         "languages": entry.languages,
         "license": entry.license,
+        "pricing": {name: float(value) for name, value in entry.pricing.model_dump().items() if value},
+        "status": lifecycle.status(entry, today),
+        "deprecated_at": entry.deprecated_at.isoformat() if entry.deprecated_at else None,
+        "retires_at": entry.retires_at.isoformat() if entry.retires_at else None,
+        "successor": entry.successor,
+        "aliases": aliases,
         "ready": ready,
     }
+
+
+def _aliases(catalog: Catalog, model_id: str) -> list[str]:
+    return sorted(alias for alias, target in catalog.aliases.items() if target == model_id)
 
 
 @router.get("/v1/models", summary="List models")
 async def list_models(_key: ApiKeyDep, gateway: GatewayDep) -> Response:
     ready = gateway.router.readiness()
-    data = [model_object(entry, ready=ready.get(entry.id, False)) for entry in gateway.catalog]
+    data = [model_object(entry, ready=ready.get(entry.id, False), aliases=_aliases(gateway.catalog, entry.id))
+            for entry in gateway.catalog]
     return ORJSONResponse({"object": "list", "data": data})
 
 
 @router.get("/v1/models/{model_id:path}", summary="Retrieve a model")
 async def retrieve_model(model_id: str, _key: ApiKeyDep, gateway: GatewayDep) -> Response:
-    entry = gateway.catalog.get(model_id)
-    return ORJSONResponse(model_object(entry, ready=gateway.router.readiness().get(entry.id, False)))
+    entry = gateway.catalog.get(gateway.catalog.aliases.get(model_id, model_id))
+    ready = gateway.router.readiness().get(entry.id, False)
+    return ORJSONResponse(model_object(entry, ready=ready, aliases=_aliases(gateway.catalog, entry.id)))

@@ -21,7 +21,7 @@ class ORJSONResponse(Response):
 
 
 def render(reply: Reply) -> Response:
-    headers = ratelimits.headers(reply.limits)
+    headers = {**ratelimits.headers(reply.limits), **reply.headers}
     if isinstance(reply.body, dict):
         return ORJSONResponse(reply.body, headers=headers)
     if isinstance(reply.body, bytes):
