@@ -6,7 +6,7 @@ Never a stand-in for the real engines end to end: tests/e2e runs those.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,12 @@ USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
 
 @dataclass
 class FakeEngine:
-    """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow.
+    """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow,
+    hang.
 
     `delay_s` holds every chat and completion answer that long (so concurrent requests overlap);
-    `usage` is what they report (tests.fakes.USAGE unless a test sets its own).
+    `usage` is what they report (tests.fakes.USAGE unless a test sets its own), or, when set,
+    `usage_for(request body)`.
     """
 
     model: str
@@ -33,6 +35,7 @@ class FakeEngine:
     forms: list[dict[str, Any]] = field(default_factory=list)
     delay_s: float = 0.0
     usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
+    usage_for: Callable[[dict[str, Any]], dict[str, int]] | None = None
 
     def app(self) -> Starlette:
         return Starlette(
@@ -59,6 +62,8 @@ class FakeEngine:
             return JSONResponse({"error": {"message": "boom"}}, status_code=500)
         if self.mode == "garbage":
             return Response(b"<html>oops</html>", status_code=500)
+        if self.mode == "hang":
+            await asyncio.sleep(3)  # longer than the tests' upstream timeout
         if self.mode == "slow":
             await asyncio.sleep(0.5)
         if self.delay_s > 0:
@@ -69,7 +74,7 @@ class FakeEngine:
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": self.model,
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": "Hello there"}}],
-            "usage": self.usage,
+            "usage": self._usage(body),
         })
 
     async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:

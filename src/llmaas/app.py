@@ -34,7 +34,9 @@ from llmaas.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def build_router(catalog: Catalog, upstreams: dict[str, list[Upstream]]) -> Router:
+def build_router(
+    catalog: Catalog, upstreams: dict[str, list[Upstream]], *, max_in_flight: int | None = None
+) -> Router:
     """Pools from the catalog's upstreams plus those given for embedded engines."""
     pools = {}
     for entry in catalog:
@@ -42,7 +44,7 @@ def build_router(catalog: Catalog, upstreams: dict[str, list[Upstream]]) -> Rout
             UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key)
             for u in [*entry.upstreams, *upstreams.get(entry.id, [])]
         ]
-        pools[entry.id] = UpstreamPool(entry.id, targets)
+        pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight)
     return Router(pools)
 
 
@@ -68,14 +70,17 @@ def create_app(
     catalog: Catalog,
     database: Engine,
     upstreams: dict[str, list[Upstream]] | None = None,
+    meter: Meter | None = None,
 ) -> FastAPI:
+    """`meter`, when given, replaces the one `settings` would choose (`meter_for`); the app closes it."""
     metrics = Metrics()
-    router = build_router(catalog, upstreams or {})
+    router = build_router(catalog, upstreams or {}, max_in_flight=settings.max_in_flight_per_model)
+    given_meter = meter
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
-        meter = meter_for(settings)
+        meter = given_meter if given_meter is not None else meter_for(settings)
         if isinstance(meter, RedisMeter):
             await meter.prepare()
         ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)

@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from llmaas.app import create_app
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
+from llmaas.routing import Router
+from llmaas.routing.breaker import CircuitBreaker
 from llmaas.settings import Settings
 from tests.databases import KINDS, fresh_database
 from tests.fakes import FakeEngine
@@ -27,6 +29,7 @@ class Platform:
     engine: FakeEngine
     client: openai.OpenAI
     database: Engine
+    router: Router
 
     def new_key(self, *, tenant: str = "default", **options: Any) -> openai.OpenAI:
         secret = KeyService(self.database).create(name="t", tenant=tenant, **options).secret
@@ -71,7 +74,7 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         app = create_app(settings, catalog=catalog_for(engine_url), database=database)
         with serve(app) as url:
             client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
-            yield Platform(url, secret, engine, client, database)
+            yield Platform(url, secret, engine, client, database, app.state.router)
     database.dispose()
 
 
@@ -79,5 +82,8 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def engine(platform: Platform) -> Iterator[FakeEngine]:
     platform.engine.mode = "ok"
     platform.engine.requests.clear()
+    for pool in platform.router.pools.values():
+        for target in pool.targets:  # a test's failures must not trip the next test's breaker
+            target.breaker = CircuitBreaker()
     yield platform.engine
     platform.engine.mode = "ok"

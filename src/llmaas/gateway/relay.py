@@ -53,20 +53,29 @@ class UpstreamClient:
     ) -> AsyncIterator[tuple[UpstreamTarget, aiohttp.ClientResponse]]:
         """POST to the first upstream that accepts the connection; yield its successful response.
 
-        A connection failure moves on to the next candidate (nothing was sent, so it is safe);
-        anything the upstream answers is final.
+        A connection failure, or a 5xx before the first byte, moves on to the next candidate (the
+        engine produced nothing the client saw); the last such error is the answer when none is left.
+        Anything else the upstream answers is final. Each outcome feeds the upstream's breaker.
         """
+        last_error: LlmaasError | None = None
         for target in candidates:
             target.outstanding += 1
             try:
                 try:
                     response = await self._send(target, path, json, data)
                 except aiohttp.ClientConnectionError:
-                    target.healthy = False  # the health checker brings it back
+                    target.healthy = False  # passive ejection; the health checker brings it back
+                    target.breaker.failure()
                     continue
                 except TimeoutError:
+                    target.breaker.failure()
                     raise EngineUnavailable("The engine did not answer in time.") from None
                 try:
+                    if response.status >= 500:
+                        target.breaker.failure()
+                        last_error = await upstream_error(response)
+                        continue
+                    target.breaker.success()
                     if response.status != 200:
                         raise await upstream_error(response)
                     yield target, response
@@ -75,7 +84,7 @@ class UpstreamClient:
                 return
             finally:
                 target.outstanding -= 1
-        raise EngineUnavailable("No engine for this model accepted the request; retry shortly.")
+        raise last_error or EngineUnavailable("No engine for this model accepted the request; retry shortly.")
 
     async def _send(
         self,

@@ -1,4 +1,5 @@
-"""Upstream pools per model, kept honest by active health checks."""
+"""Upstream pools per model: active health checks, passive ejection through circuit breakers,
+least-outstanding choice, and a bound on requests in flight (backpressure)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from llmaas.errors import EngineUnavailable
+from llmaas.routing.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ class UpstreamTarget:
     api_key: str | None = None
     healthy: bool = False
     outstanding: int = 0
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     headers: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -31,28 +34,45 @@ class UpstreamTarget:
 
 
 class UpstreamPool:
-    def __init__(self, model_id: str, targets: list[UpstreamTarget]) -> None:
+    def __init__(
+        self, model_id: str, targets: list[UpstreamTarget], *, max_in_flight: int | None = None
+    ) -> None:
         self.model_id = model_id
         self.targets = targets
+        self.max_in_flight = max_in_flight
 
     @property
     def ready(self) -> bool:
-        return any(target.healthy for target in self.targets)
+        return any(target.healthy and target.breaker.state != "open" for target in self.targets)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(target.outstanding for target in self.targets)
 
     def candidates(self) -> Iterator[UpstreamTarget]:
-        """Healthy targets, least outstanding requests first; each at most once per request."""
+        """Usable targets, least outstanding requests first; each at most once per request.
+
+        Refuses at once when the model already has `max_in_flight` requests: a bounded queue, not an
+        unbounded pile of waiting requests.
+        """
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            raise EngineUnavailable(
+                f"The engines for `{self.model_id}` are saturated; retry shortly.", retry_after_s=1
+            )
         tried: set[int] = set()
         while True:
-            healthy = [t for t in self.targets if t.healthy and id(t) not in tried]
-            if not healthy:
+            usable = [t for t in self.targets
+                      if t.healthy and t.breaker.available() and id(t) not in tried]
+            if not usable:
                 if not tried:
                     raise EngineUnavailable(
                         f"The engine for `{self.model_id}` is not available right now; retry shortly.",
                         retry_after_s=2,
                     )
                 return
-            target = min(healthy, key=lambda t: t.outstanding)
+            target = min(usable, key=lambda t: t.outstanding)
             tried.add(id(target))
+            target.breaker.begin()
             yield target
 
 
