@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import uvicorn
 import uvloop
+from fastapi import FastAPI
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -38,26 +39,38 @@ def run(settings: Settings, console: Console) -> None:
         port=settings.port,
         access_log=False,  # our own access log carries the request id and no query strings
         http="httptools",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
     )
-    uvloop.run(_serve(_Server(config), supervisor, app.state.router, catalog, console, settings))
+    uvloop.run(_serve(_Server(config, app), supervisor, app.state.router, catalog, console, settings))
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM once it has drained, which would kill us before the engines are
-    stopped; here the signal only starts the drain, and `_serve` stops the engines after it."""
+    """Graceful drain: on SIGTERM or SIGINT the replica reports not-ready, stops accepting, lets
+    in-flight requests finish (up to the grace period), and only then are the engines stopped.
+
+    uvicorn itself re-raises the signal once drained, which would kill us before the engines are
+    stopped; here the signal only starts the drain, and `_serve` stops the engines after it.
+    """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            loop.add_signal_handler(sig, self._drain, sig)
         try:
             yield
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def _drain(self, sig: int) -> None:
+        self._app.state.draining = True  # /ready answers 503 from now on
+        self.handle_exit(sig, None)
 
 
 async def _serve(

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted request body.")
     max_audio_bytes: int = Field(25 * 1024 * 1024, description="Largest accepted audio upload.")
     upstream_timeout_s: float = Field(600.0, description="Longest an engine may take to answer.")
+    drain_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight requests may take to finish."
+    )
     max_in_flight_per_model: int = Field(
         256, ge=1, description="Requests one replica sends a model at once; more get a retryable 503."
     )

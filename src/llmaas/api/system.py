@@ -19,7 +19,9 @@ async def health() -> Response:
 
 @router.get("/ready")
 async def ready(request: Request) -> Response:
-    """503 until every model has a healthy engine; the body says which are ready."""
+    """503 until every model has a healthy engine, and while draining; the body says which are ready."""
+    if getattr(request.app.state, "draining", False):
+        return ORJSONResponse({"status": "draining", "models": {}}, status_code=503)
     readiness = request.app.state.gateway.router.readiness()
     for model_id, is_ready in readiness.items():
         request.app.state.metrics.upstream_ready.labels(model_id).set(1 if is_ready else 0)

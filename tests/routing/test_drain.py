@@ -1,0 +1,69 @@
+"""SIGTERM under load: the replica stops accepting, finishes what is in flight, then exits cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from llmaas.auth import KeyService
+from llmaas.storage.database import create_database_engine, migrate
+from tests.fakes import FakeEngine
+from tests.servers import free_port, serve
+
+
+def test_sigterm_during_load_fails_no_request(tmp_path: Path) -> None:
+    engine = FakeEngine(model="fake", mode="slow")  # every answer takes 0.5 s
+    database = create_database_engine(f"sqlite:///{tmp_path / 'llmaas.db'}")
+    migrate(database)
+    secret = KeyService(database).create(name="drain").secret
+    with serve(engine.app()) as upstream:
+        catalog = tmp_path / "catalog.toml"
+        catalog.write_text(
+            '[[models]]\nid = "m"\nfamily = "f"\nowned_by = "o"\nlicense = "MIT"\ncapabilities = ["chat"]\n'
+            f'context_length = 4096\nupstreams = [{{url = "{upstream}/v1", model = "fake"}}]\n'
+        )
+        port = free_port()
+        env = {**os.environ, "LLMAAS_HOME": str(tmp_path), "LLMAAS_HEALTH_INTERVAL_S": "0.2"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmaas", "serve", "--no-embedded", "--catalog", str(catalog),
+             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{url}/ready").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and process.poll() is None, "serve did not start"
+                time.sleep(0.1)
+
+            async def load() -> list[int]:
+                async with httpx.AsyncClient(timeout=30) as client:
+                    async def one() -> int:
+                        response = await client.post(
+                            f"{url}/v1/chat/completions",
+                            json={"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+                            headers={"Authorization": f"Bearer {secret}"})
+                        return response.status_code
+
+                    requests = [asyncio.create_task(one()) for _ in range(12)]
+                    await asyncio.sleep(0.25)  # all twelve are in flight at the engine
+                    process.send_signal(signal.SIGTERM)
+                    return list(await asyncio.gather(*requests))
+
+            assert asyncio.run(load()) == [200] * 12
+            assert process.wait(30) == 0
+            assert len(engine.requests) == 12
+        finally:
+            if process.poll() is None:
+                process.kill()
