@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine
 
 from llmaas.auth import KeyService
 from llmaas.storage.database import create_database_engine, migrate
@@ -67,3 +68,22 @@ def test_sigterm_during_load_fails_no_request(tmp_path: Path) -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_a_draining_replica_reports_not_ready(tmp_path: Path) -> None:
+    from llmaas.app import create_app
+    from llmaas.catalog import Catalog
+    from llmaas.settings import Settings
+
+    app = create_app(Settings(home=tmp_path), catalog=Catalog([]), database=database_at(tmp_path))
+    with serve(app) as url:
+        assert httpx.get(f"{url}/ready").status_code == 200
+        app.state.draining = True
+        response = httpx.get(f"{url}/ready")
+        assert response.status_code == 503 and response.json()["status"] == "draining"
+
+
+def database_at(path: Path) -> Engine:
+    engine: Engine = create_database_engine(f"sqlite:///{path / 'llmaas.db'}")
+    migrate(engine)
+    return engine
