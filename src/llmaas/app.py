@@ -19,7 +19,7 @@ from llmaas.api.admin import tenancy as admin_tenancy
 from llmaas.api.admin import usage as admin_usage
 from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
-from llmaas.api.openai import audio, chat, completions, embeddings, models, usage
+from llmaas.api.openai import audio, chat, completions, embeddings, models, rerank, usage
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, Upstream
 from llmaas.gateway import Gateway
@@ -118,7 +118,8 @@ def create_app(
     app.state.database = database
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     install_error_handlers(app)
-    for module in (models, chat, completions, embeddings, audio, usage, system, admin_tenancy, admin_usage):
+    for module in (models, chat, completions, embeddings, rerank, audio, usage, system, admin_tenancy,
+                   admin_usage):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_request_bytes)

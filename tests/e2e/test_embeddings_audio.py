@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import jiwer
 import numpy as np
 import pytest
@@ -103,3 +104,16 @@ def test_french_transcription_with_the_multilingual_model(
         model="whisper-base", file=("fr.wav", audio), language="fr"
     )
     assert jiwer.wer(words(sentence), words(result.text)) <= 0.5
+
+
+def test_rerank_on_the_embedded_multilingual_model(served: Served) -> None:
+    documents = ["La bourse a fortement chuté hier.", "Le chat dort sur le canapé du salon.",
+                 "The match ended in a draw."]
+    response = httpx.post(
+        f"{served.url}/v1/rerank", headers={"Authorization": f"Bearer {served.key}"},
+        json={"model": "rerank-default", "query": "Où dort le chat ?", "documents": documents},
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert results[0]["index"] == 1 and len(results) == 3
+    assert response.json()["model"] == "multilingual-e5-small"

@@ -215,3 +215,31 @@ def test_health_answers_while_a_batch_runs(client: Worker) -> None:
     answered = time.perf_counter()
     worker.join()
     assert answered < finished[0]
+
+
+def test_rerank_orders_documents_by_relevance(e5: TestClient) -> None:
+    documents = ["La bourse a fortement chuté hier.", {"text": "Le chat dort sur le canapé."},
+                 "Un match de football a eu lieu dimanche."]
+    response = e5.post("/v1/rerank", json={"model": E5, "query": "Où dort le chat ?",
+                                           "documents": documents, "top_n": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert next(r["index"] for r in body["results"]) == 1
+    assert len(body["results"]) == 2 and body["results"][0]["document"] == {"text": documents[1]["text"]}  # type: ignore[index]
+    assert body["results"][0]["relevance_score"] >= body["results"][1]["relevance_score"]
+    assert body["usage"]["total_tokens"] > 0 and body["model"] == E5
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"query": "", "documents": ["a"]}, "query"),
+        ({"query": "q", "documents": []}, "documents"),
+        ({"query": "q", "documents": [""]}, "documents"),
+        ({"query": "q", "documents": ["a"], "top_n": 0}, "top_n"),
+        ({"query": "q", "documents": ["a"], "return_documents": "yes"}, "return_documents"),
+    ],
+)
+def test_bad_rerank_requests(e5: TestClient, body: dict[str, object], param: str) -> None:
+    response = e5.post("/v1/rerank", json={"model": E5, **body})
+    assert response.status_code == 400 and response.json()["error"]["param"] == param

@@ -15,7 +15,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from llmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from llmaas.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    RerankRequest,
+)
 from llmaas.catalog import Capability, Catalog, ModelEntry
 from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import InvalidRequest, UnsupportedForModel, UpstreamFailed
@@ -173,6 +178,31 @@ class Gateway:
             raise
         tokens = int((result.get("usage") or {}).get("prompt_tokens") or 0)
         await self.accounting.settle(ticket, Usage(input_tokens=tokens))
+        return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
+
+    # -- rerank -------------------------------------------------------------------------------
+
+    async def rerank(self, request: RerankRequest, caller: Caller) -> Reply:
+        resolution = self.model(request.model, Capability.RERANK, "/v1/rerank")
+        entry = resolution.served
+        texts = request.texts()
+        if any(not text for text in texts):
+            raise InvalidRequest("`documents` cannot contain an empty string.", param="documents")
+        bound = sum(text_tokens_upper_bound([text], context_length=entry.context_length)
+                    for text in [request.query, *texts])
+        ticket = await self.accounting.admit(
+            caller, entry, "/v1/rerank", model_requested=resolution.requested, input_tokens=bound,
+            documents=len(texts))
+        payload = request.model_dump(exclude_unset=True, by_alias=True)
+        pool = self.router.pool(entry.id)
+        try:
+            async with self.client.post(pool.candidates(), "/rerank", json=_for(payload)) as (target, resp):
+                result = await _json_body(resp)
+        except BaseException:
+            await self.accounting.release(ticket)
+            raise
+        tokens = int((result.get("usage") or {}).get("total_tokens") or 0)
+        await self.accounting.settle(ticket, Usage(input_tokens=tokens, documents=len(texts)))
         return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
 
     # -- audio --------------------------------------------------------------------------------

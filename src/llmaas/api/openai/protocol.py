@@ -146,4 +146,21 @@ class EmbeddingRequest(WireModel):
     user: str | None = None
 
 
+class RerankDocument(WireModel):
+    text: str = Field(min_length=1)
+
+
+class RerankRequest(WireModel):
+    """The Cohere/Jina shape that vLLM serves at /v1/rerank."""
+
+    model: str
+    query: str = Field(min_length=1)
+    documents: list[str | RerankDocument] = Field(min_length=1, max_length=1000)
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool | None = None
+
+    def texts(self) -> list[str]:
+        return [d if isinstance(d, str) else d.text for d in self.documents]
+
+
 TranscriptionFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -34,7 +35,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from tokenizers import Tokenizer
 
-from llmaas.engines.workers import common
+from llmaas.engines.workers import common, ranking
 from llmaas.engines.workers.e5_q4 import E5Q4, limit_blas_threads
 from llmaas.engines.workers.e5_q4 import FILE_NAME as E5_FILE
 
@@ -282,11 +283,25 @@ def create_app(model_dir: Path, model_id: str, threads: int) -> Starlette:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
 
+    async def rerank(request: Request) -> common.JSONResponse:
+        encoder, pool = loaded[0]
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise common.WorkerError("We could not parse the JSON body of your request.") from None
+        parsed = ranking.parse_rerank(body)
+        async with busy:
+            vectors, tokens = await run_in_threadpool(
+                embed_texts, encoder, [parsed.query, *parsed.documents], pool, threads)
+        return common.JSONResponse(
+            ranking.rerank_response(parsed, vectors, tokens, model_id, f"rerank-{uuid.uuid4().hex}"))
+
     return Starlette(
         routes=[
             Route("/health", health),
             Route("/v1/models", models),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/rerank", rerank, methods=["POST"]),
         ],
         exception_handlers={common.WorkerError: common.handle_worker_error},
         lifespan=lifespan,
