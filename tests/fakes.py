@@ -44,6 +44,7 @@ class FakeEngine:
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/rerank", self.rerank, methods=["POST"]),
                 Route("/v1/audio/transcriptions", self.transcriptions, methods=["POST"]),
             ]
         )
@@ -89,9 +90,12 @@ class FakeEngine:
         yield b"data: " + orjson.dumps(last) + b"\n\n"
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
-                     "choices": [], "usage": self.usage}
+                     "choices": [], "usage": self._usage(body)}
             yield b"data: " + orjson.dumps(usage) + b"\n\n"
         yield b"data: [DONE]\n\n"
+
+    def _usage(self, body: dict[str, Any]) -> dict[str, int]:
+        return self.usage if self.usage_for is None else self.usage_for(body)
 
     async def embeddings(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -100,6 +104,13 @@ class FakeEngine:
         data = [{"object": "embedding", "index": i, "embedding": [0.6, 0.8]} for i in range(len(texts))]
         return JSONResponse({"object": "list", "data": data, "model": self.model,
                              "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
+
+    async def rerank(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        results = [{"index": i, "relevance_score": 1.0 / (i + 1)} for i in range(len(body["documents"]))]
+        return JSONResponse({"id": "rr-1", "model": self.model, "results": results[: body.get("top_n")],
+                             "usage": {"total_tokens": 11}})
 
     async def transcriptions(self, request: Request) -> Response:
         async with request.form() as form:
