@@ -51,7 +51,9 @@ def build_router(
 def meter_for(settings: Settings) -> Meter:
     """Redis when configured (limits and budgets shared by every replica), else in-process."""
     if settings.redis_url:
-        return RedisMeter.from_url(settings.redis_url, reservation_ttl_s=settings.upstream_timeout_s * 2)
+        return RedisMeter.from_url(
+            settings.redis_url, reservation_ttl_s=settings.upstream_timeout_s * 2, require_seeded=True
+        )
     return MemoryMeter(reservation_ttl_s=settings.upstream_timeout_s * 2)
 
 

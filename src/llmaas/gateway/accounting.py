@@ -19,7 +19,16 @@ from starlette.concurrency import run_in_threadpool
 from llmaas.auth import ApiKey
 from llmaas.catalog import ModelEntry
 from llmaas.errors import PermissionDenied
-from llmaas.metering import Admission, Budget, Limits, LimitState, Meter, MeterUnavailable, Reservation
+from llmaas.metering import (
+    Admission,
+    Budget,
+    BudgetUnseeded,
+    Limits,
+    LimitState,
+    Meter,
+    MeterUnavailable,
+    Reservation,
+)
 from llmaas.metering.ledger import Ledger, UsageRecord, spent_nano
 from llmaas.metering.pricing import Usage, billed_minutes, cost_nano, energy_wh
 from llmaas.metering.reports import month_start
@@ -80,7 +89,13 @@ class Accounting:
             max_output_tokens=output_tokens,
             reserved_nano=cost_nano(entry, worst),
         )
-        reservation, limits = await self.meter.admit(admission)
+        try:
+            reservation, limits = await self.meter.admit(admission)
+        except BudgetUnseeded as unseeded:
+            # Redis lost the counter (a restart without persistence, an eviction): start it again
+            # from the ledger rather than from zero, then admit once more.
+            await self._seed(key, [unseeded.budget], again=True)
+            reservation, limits = await self.meter.admit(admission)
         return Ticket(caller, entry, model_requested, endpoint, reservation, limits)
 
     async def settle(self, ticket: Ticket, usage: Usage, *, status: int = 200) -> None:
@@ -124,11 +139,11 @@ class Accounting:
             budgets.append(Budget(tenant, "prepaid_credit", key.prepaid_credit_nano, "all"))
         return budgets
 
-    async def _seed(self, key: ApiKey, budgets: list[Budget]) -> None:
+    async def _seed(self, key: ApiKey, budgets: list[Budget], *, again: bool = False) -> None:
         """The first time this replica meets a budget, start it from what the ledger says was spent."""
         for budget in budgets:
             identity = (budget.scope, budget.kind, budget.period)
-            if identity in self._seeded:
+            if identity in self._seeded and not again:
                 continue
             since = None if budget.period == "all" else month_start()
             if budget.kind == "key_budget":

@@ -4,6 +4,7 @@ from llmaas.metering.memory import MemoryMeter
 from llmaas.metering.meter import (
     Admission,
     Budget,
+    BudgetUnseeded,
     BudgetUsage,
     Limits,
     LimitState,
@@ -18,6 +19,7 @@ from llmaas.metering.redis import RedisMeter
 __all__ = [
     "Admission",
     "Budget",
+    "BudgetUnseeded",
     "BudgetUsage",
     "LimitState",
     "Limits",

@@ -208,6 +208,15 @@ class MeterUnavailable(LlmaasError):
     retry_after_s = 1.0
 
 
+class BudgetUnseeded(Exception):
+    """The shared store holds no counter for this budget (a new budget, or Redis lost its data):
+    seed it from the ledger, then admit again. Never reaches a client."""
+
+    def __init__(self, budget: Budget) -> None:
+        super().__init__(budget.scope)
+        self.budget = budget
+
+
 class Meter(Protocol):
     async def admit(self, admission: Admission) -> tuple[Reservation, LimitState]:
         """Check every rate limit then every budget; record all of it, or raise and record nothing."""

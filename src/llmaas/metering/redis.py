@@ -30,6 +30,7 @@ from llmaas.metering.meter import (
     EPSILON_MS,
     Admission,
     Budget,
+    BudgetUnseeded,
     BudgetUsage,
     LimitState,
     MeterUnavailable,
@@ -75,6 +76,7 @@ end
 _ADMIT = _COMMON + """
 local id, ttl, nc, nb = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local tats, worst, worst_wait = {}, 0, 0
+local strict = ARGV[6 + nc * 3 + nb * 3] == '1'
 for i = 1, nc do
   local a = 5 + (i - 1) * 3
   local limit, window, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -90,6 +92,7 @@ for j = 1, nb do
   local h, z, a = KEYS[nc + 2 * j - 1], KEYS[nc + 2 * j], 5 + nc * 3 + (j - 1) * 3
   for _, expired in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', num(now))) do unhold(h, z, expired) end
   local c = redis.call('HMGET', h, 'spent', 'reserved')
+  if strict and not c[1] then return {-2, j} end  -- unseeded, or Redis lost it: ask the ledger first
   if tonumber(ARGV[a + 1]) - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) < tonumber(ARGV[a + 2]) then
     return {-1, j}
   end
@@ -153,7 +156,11 @@ class RedisMeter:
         clock: Callable[[], float] | None = None,
         reservation_ttl_s: float = 3600.0,
         prefix: str = "llmaas:",
+        require_seeded: bool = False,
     ) -> None:
+        """`require_seeded`: refuse to treat a missing budget counter as zero spent; admit raises
+        BudgetUnseeded instead, so the caller seeds it from the ledger (the gateway does)."""
+        self._require_seeded = require_seeded
         self._redis = client
         self._clock = clock
         self._ttl_ms = round(reservation_ttl_s * 1000)
@@ -188,6 +195,7 @@ class RedisMeter:
             args += [charge.limit, charge.window_ms, charge.cost]
         for budget in admission.budgets:
             args += [budget.limit_nano, admission.reserved_nano, _end(budget)]
+        args.append(1 if self._require_seeded else 0)
         keys = [self._rate_key(c.scope, c.limit_name) for c in held] + self._budget_keys(admission.budgets)
         try:
             reply = await self._admit(keys=keys, args=args)
@@ -197,6 +205,8 @@ class RedisMeter:
             raise RateLimited(held[reply[1] - 1], wait_ms=None if reply[2] < 0 else reply[2])
         if reply[0] == -1:
             raise QuotaExceeded(admission.budgets[reply[1] - 1])
+        if reply[0] == -2:
+            raise BudgetUnseeded(admission.budgets[reply[1] - 1])
         tats = [float(tat) for tat in reply[2:]]
         return reservation, limit_state(admission, list(zip(held, tats, strict=True)), float(reply[1]))
 
