@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from llmaas import __version__
 from llmaas.api import system
+from llmaas.api.admin import catalog as admin_catalog
 from llmaas.api.admin import tenancy as admin_tenancy
 from llmaas.api.admin import usage as admin_usage
 from llmaas.api.errors import install_error_handlers
@@ -28,24 +29,10 @@ from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
 from llmaas.observability.metrics import Metrics
-from llmaas.routing import Router, UpstreamPool, UpstreamTarget
+from llmaas.routing import Router
 from llmaas.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def build_router(
-    catalog: Catalog, upstreams: dict[str, list[Upstream]], *, max_in_flight: int | None = None
-) -> Router:
-    """Pools from the catalog's upstreams plus those given for embedded engines."""
-    pools = {}
-    for entry in catalog:
-        targets = [
-            UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key)
-            for u in [*entry.upstreams, *upstreams.get(entry.id, [])]
-        ]
-        pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight)
-    return Router(pools)
 
 
 def meter_for(settings: Settings) -> Meter:
@@ -76,7 +63,7 @@ def create_app(
 ) -> FastAPI:
     """`meter`, when given, replaces the one `settings` would choose (`meter_for`); the app closes it."""
     metrics = Metrics()
-    router = build_router(catalog, upstreams or {}, max_in_flight=settings.max_in_flight_per_model)
+    router = Router.from_catalog(catalog, upstreams or {}, max_in_flight=settings.max_in_flight_per_model)
     given_meter = meter
 
     @asynccontextmanager
@@ -117,11 +104,12 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.router = router
+    app.state.embedded_upstreams = upstreams or {}
     app.state.database = database
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     install_error_handlers(app)
     for module in (models, chat, completions, embeddings, rerank, audio, usage, system, admin_tenancy,
-                   admin_usage):
+                   admin_usage, admin_catalog):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_request_bytes)

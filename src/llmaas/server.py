@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 import uvloop
@@ -14,13 +17,21 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from llmaas.api.admin.catalog import reload_catalog
 from llmaas.app import create_app
 from llmaas.catalog import Catalog, load_catalog
+from llmaas.catalog.catalog import CatalogError
 from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
 from llmaas.engines.supervisor import Supervisor
 from llmaas.routing import Router
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
+
+log = logging.getLogger(__name__)
+
+
+def pid_file(settings: Settings) -> Path:
+    return settings.home / "llmaas.pid"
 
 
 def run(settings: Settings, console: Console) -> None:
@@ -32,6 +43,8 @@ def run(settings: Settings, console: Console) -> None:
         prepare(settings, catalog, console)
         specs = engine_specs(settings, catalog)
     supervisor = Supervisor(specs)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    pid_file(settings).write_text(str(os.getpid()))  # `llmaas models reload` signals this process
     app = create_app(settings, catalog=catalog, database=database, upstreams=embedded_upstreams(specs))
     config = uvicorn.Config(
         app,
@@ -58,11 +71,18 @@ class _Server(uvicorn.Server):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._drain, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
         try:
             yield
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+    def _reload(self) -> None:
+        try:
+            reload_catalog(self._app)
+        except (CatalogError, OSError) as error:
+            log.error("catalog not reloaded: %s", error)
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)

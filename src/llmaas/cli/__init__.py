@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -85,3 +87,21 @@ def models_list(config: ConfigOption = None) -> None:
     Console().print(table)
     for alias, target in sorted(catalog.aliases.items()):
         Console().print(f"alias [bold]{alias}[/bold] → {target}")
+
+
+@models_app.command("reload")
+def models_reload(config: ConfigOption = None) -> None:
+    """Make the running `llmaas serve` read its catalog file again, without a restart (SIGHUP).
+
+    In-flight requests finish on the catalog they started with. An invalid file is refused and
+    logged by the server, which keeps the catalog it had.
+    """
+    from llmaas.server import pid_file
+
+    path = pid_file(load_settings(config))
+    try:
+        os.kill(int(path.read_text()), signal.SIGHUP)
+    except (OSError, ValueError):
+        console.print(f"[red]No running llmaas serve found ({path}).[/red]")
+        raise typer.Exit(1) from None
+    console.print("Asked the server to reload its catalog; its log says how it went.")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from llmaas.catalog import Catalog, Upstream
 from llmaas.errors import EngineUnavailable
 from llmaas.routing.breaker import CircuitBreaker
 
@@ -80,8 +81,30 @@ class Router:
     def __init__(self, pools: dict[str, UpstreamPool]) -> None:
         self.pools = pools
 
+    @classmethod
+    def from_catalog(
+        cls, catalog: Catalog, embedded: dict[str, list[Upstream]], *, max_in_flight: int | None = None
+    ) -> Router:
+        """A pool per model: the catalog's upstreams plus those of its embedded engines."""
+        pools = {}
+        for entry in catalog:
+            targets = [
+                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key)
+                for u in [*entry.upstreams, *embedded.get(entry.id, [])]
+            ]
+            pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight)
+        return cls(pools)
+
     def pool(self, model_id: str) -> UpstreamPool:
         return self.pools[model_id]
+
+    def replace(self, pools: dict[str, UpstreamPool]) -> None:
+        """Swap in new pools (a catalog reload). An upstream present before keeps its health, breaker
+        and in-flight count; requests already routed keep the pool they had, so none fails."""
+        known = {(t.base_url, t.model): t for pool in self.pools.values() for t in pool.targets}
+        for pool in pools.values():
+            pool.targets = [known.get((t.base_url, t.model), t) for t in pool.targets]
+        self.pools = pools
 
     def readiness(self) -> dict[str, bool]:
         return {model_id: pool.ready for model_id, pool in self.pools.items()}

@@ -1,0 +1,92 @@
+"""Reloading the catalog without a restart: through the admin API, and by SIGHUP from the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from llmaas.app import create_app
+from llmaas.auth import KeyService
+from llmaas.catalog import load_catalog
+from llmaas.settings import Settings
+from llmaas.storage.database import create_database_engine, migrate
+from tests.fakes import FakeEngine
+from tests.servers import free_port, serve
+
+
+def entry(model_id: str, upstream: str, extra: str = "") -> str:
+    return (f'[[models]]\nid = "{model_id}"\nfamily = "f"\nowned_by = "o"\nlicense = "MIT"\n'
+            f'capabilities = ["chat"]\ncontext_length = 4096\n{extra}'
+            f'upstreams = [{{url = "{upstream}/v1", model = "fake"}}]\n\n')
+
+
+def test_the_admin_api_reloads_the_catalog_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    engine = FakeEngine(model="fake")
+    database = create_database_engine(f"sqlite:///{tmp_path / 'llmaas.db'}")
+    migrate(database)
+    key = KeyService(database).create(name="k").secret
+    with serve(engine.app()) as upstream:
+        path = tmp_path / "catalog.toml"
+        path.write_text(entry("first", upstream))
+        settings = Settings(home=tmp_path, catalog_file=path, admin_token="t", health_interval_s=0.2)
+        app = create_app(settings, catalog=load_catalog(path), database=database)
+        with serve(app) as url:
+            admin = {"Authorization": "Bearer t"}
+            user = {"Authorization": f"Bearer {key}"}
+            before = app.state.router.pools["first"].targets[0]
+            path.write_text(entry("first", upstream, 'deprecated_at = 2026-01-01\nsuccessor = "second"\n')
+                            + entry("second", upstream))
+            reloaded = httpx.post(f"{url}/admin/api/catalog/reload", headers=admin)
+            assert reloaded.json()["models"] == ["first", "second"]
+            assert app.state.router.pools["first"].targets[0] is before, "health and breaker survive"
+            models = {m["id"]: m for m in httpx.get(f"{url}/v1/models", headers=user).json()["data"]}
+            assert models["first"]["status"] == "deprecated" and "second" in models
+            path.write_text("[[models]]\nid = 1\n")
+            refused = httpx.post(f"{url}/admin/api/catalog/reload", headers=admin)
+            assert refused.status_code == 400 and "not reloaded" in refused.json()["error"]["message"]
+            assert len(httpx.get(f"{url}/v1/models", headers=user).json()["data"]) == 2
+
+
+def test_models_reload_signals_the_running_server(tmp_path: Path) -> None:
+    engine = FakeEngine(model="fake")
+    with serve(engine.app()) as upstream:
+        path = tmp_path / "catalog.toml"
+        path.write_text(entry("first", upstream))
+        env = {**os.environ, "LLMAAS_HOME": str(tmp_path), "LLMAAS_ADMIN_TOKEN": "t"}
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llmaas", "serve", "--no-embedded", "--catalog", str(path),
+             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait(lambda: httpx.get(f"{url}/health").status_code == 200, server)
+            path.write_text(entry("first", upstream) + entry("second", upstream))
+            cli = subprocess.run([sys.executable, "-m", "llmaas", "models", "reload"], env=env,
+                                 capture_output=True, text=True, check=False)
+            assert cli.returncode == 0, cli.stderr
+            admin = {"Authorization": "Bearer t"}
+            wait(lambda: len(httpx.get(f"{url}/admin/api/tiers", headers=admin).json()) > 0, server)
+            key = httpx.post(f"{url}/admin/api/keys", headers=admin, json={"name": "k"}).json()["secret"]
+            wait(lambda: len(httpx.get(f"{url}/v1/models",
+                                       headers={"Authorization": f"Bearer {key}"}).json()["data"]) == 2,
+                 server)
+        finally:
+            server.terminate()
+            server.wait(30)
+
+
+def wait(condition: object, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if condition():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
