@@ -81,7 +81,7 @@ class Tally:
         self.output_tokens += output_tokens
         self.audio_seconds += audio_seconds
         self.billed_minutes += minutes
-        if endpoint in (CHAT, COMPLETIONS):
+        if endpoint in (CHAT, COMPLETIONS, EMBEDDINGS):  # embed-model has the same input price
             self.cost_nano += input_tokens * NANO_PER_INPUT_TOKEN + output_tokens * NANO_PER_OUTPUT_TOKEN
         elif endpoint == AUDIO:
             self.cost_nano += minutes * NANO_PER_MINUTE
