@@ -51,3 +51,15 @@ def test_an_engine_needs_exactly_one_model_source() -> None:
         EmbeddedEngine(kind="llama")
     with pytest.raises(ValidationError, match="exactly one"):
         EmbeddedEngine(kind="llama", artifact="a", model_path=Path("/m.gguf"))
+
+
+def test_replicas_get_their_own_ports_and_one_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch, "ensure_llama_server", lambda cache_dir, **_: Path("/opt/llama-server"))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    catalog = Catalog([ModelEntry(
+        id="m", family="f", owned_by="me", capabilities=["chat"], context_length=512, license="MIT",
+        engine=EmbeddedEngine(kind="llama", model_path=tmp_path / "m.gguf", replicas=3),
+    )])
+    specs = launch.engine_specs(Settings(cache_dir=tmp_path, engine_base_port=21100), catalog)
+    assert len({spec.port for spec in specs}) == 3
+    assert [u.url for u in launch.embedded_upstreams(specs)["m"]] == [spec.base_url for spec in specs]

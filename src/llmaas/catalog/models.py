@@ -33,6 +33,7 @@ class EmbeddedEngine(BaseModel):
         None, description="The operator's own model: a GGUF file for llama, a directory for workers."
     )
     parallel: int = Field(4, ge=1, description="Concurrent sequences (llama.cpp slots).")
+    replicas: int = Field(1, ge=1, description="Engine processes; the gateway balances and fails over.")
     mmproj_artifact: str | None = Field(
         None, description="Bundled multimodal projector for a vision GGUF model."
     )

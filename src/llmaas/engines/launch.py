@@ -44,9 +44,10 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
     port = settings.engine_base_port
     for entry in embedded_models(catalog):
         assert entry.engine is not None
-        port = free_port(port)
-        specs.append(EngineSpec(entry.id, _command(settings, entry, entry.engine, port), port))
-        port += 1
+        for _ in range(entry.engine.replicas):
+            port = free_port(port)
+            specs.append(EngineSpec(entry.id, _command(settings, entry, entry.engine, port), port))
+            port += 1
     return specs
 
 
