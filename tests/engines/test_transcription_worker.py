@@ -6,7 +6,6 @@ wheels, extracted once per session; without either the model's tests skip and sa
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import subprocess
@@ -14,7 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from starlette.testclient import TestClient
 
 from llmaas.engines.workers.transcription import MAX_UPLOAD_BYTES, create_app
 from llmaas.engines.workers.transcripts import LANGUAGE_NAMES
+from tests.audio import silent_wav
 from tests.engines.speech import (
     ENGLISH,
     FRENCH,
@@ -268,16 +267,6 @@ def test_every_whisper_language_has_an_openai_name() -> None:
     assert set(_LANGUAGE_CODES) == set(LANGUAGE_NAMES)
 
 
-def _silent_wav(seconds: float) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(16000)
-        wav.writeframes(b"\0\0" * int(16000 * seconds))
-    return out.getvalue()
-
-
 @pytest.mark.parametrize(
     ("files", "fields", "param", "code"),
     [
@@ -285,7 +274,7 @@ def _silent_wav(seconds: float) -> bytes:
         ({"file": ("a.wav", b"this is not audio, only text")}, {}, "file", None),
         ({"file": ("a.wav", b"")}, {}, "file", None),
         ({"file": ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(256))}, {}, "file", None),
-        ({"file": ("a.wav", _silent_wav(0.05))}, {}, "file", "audio_too_short"),
+        ({"file": ("a.wav", silent_wav(0.05))}, {}, "file", "audio_too_short"),
         ({"file": ("a.wav", b"RIFF")}, {"response_format": "xml"}, "response_format", None),
         ({"file": ("a.wav", b"RIFF")}, {"temperature": "2"}, "temperature", None),
         ({"file": ("a.wav", b"RIFF")}, {"temperature": "-0.1"}, "temperature", None),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import time
-import wave
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from llmaas.auth import KeyLimits, KeyService
 from llmaas.storage.tables import UsageEventRow
 from llmaas.tenancy import TenantService, TierService
+from tests.audio import silent_wav
 from tests.fakes import USAGE, FakeEngine
 from tests.gateway.conftest import Platform
 
@@ -124,19 +123,9 @@ def test_a_disconnected_stream_is_billed_for_what_was_generated(
     assert (row.status, row.output_tokens) == (499, 2) and row.input_tokens > 0 and row.cost_nano > 0
 
 
-def wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(1)
-        out.setframerate(200)
-        out.writeframes(bytes(int(seconds * 200)))
-    return buffer.getvalue()
-
-
 def test_audio_bills_every_started_minute(platform: Platform, engine: FakeEngine) -> None:
     client = platform.new_key()
-    client.audio.transcriptions.create(model="speech-model", file=("a.wav", wav(61)))
+    client.audio.transcriptions.create(model="speech-model", file=("a.wav", silent_wav(61, rate=100)))
     [row] = events(platform, prefix(client))
     assert row.billed_minutes == 2 and row.audio_seconds == pytest.approx(61)
     assert row.cost_nano == 2 * 1_000_000_000  # 1 EUR per started minute
@@ -146,6 +135,6 @@ def test_a_transcription_the_budget_cannot_cover_is_refused(platform: Platform, 
     client = platform.new_key(limits=KeyLimits(monthly_budget_nano=1_500_000_000))
     before = len(engine.forms)
     with pytest.raises(openai.RateLimitError, match="key budget"):
-        client.audio.transcriptions.create(model="speech-model", file=("a.wav", wav(61)))
+        client.audio.transcriptions.create(model="speech-model", file=("a.wav", silent_wav(61, rate=100)))
     assert len(engine.forms) == before
-    client.audio.transcriptions.create(model="speech-model", file=("a.wav", wav(59)))
+    client.audio.transcriptions.create(model="speech-model", file=("a.wav", silent_wav(59, rate=100)))

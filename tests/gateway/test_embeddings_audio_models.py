@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import time
-import wave
 
 import httpx
 import openai
 import pytest
 
+from tests.audio import silent_wav
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
 
@@ -27,18 +26,8 @@ def test_embeddings_on_a_chat_model_are_refused(platform: Platform) -> None:
     assert caught.value.body["param"] == "model"  # type: ignore[index]
 
 
-def wav(seconds: float) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(bytes(int(seconds * 8000) * 2))
-    return buffer.getvalue()
-
-
 def test_transcription_upload_is_relayed_in_memory(platform: Platform, engine: FakeEngine) -> None:
-    audio = wav(1.0)
+    audio = silent_wav(1.0)
     text = platform.client.audio.transcriptions.create(
         model="speech-model", file=("speech.wav", audio), response_format="text", language="en"
     )

@@ -28,9 +28,9 @@ from llmaas.catalog import Catalog
 from llmaas.settings import Settings
 from llmaas.storage.tables import UsageEventRow
 from llmaas.tenancy import TenantService
+from tests.audio import silent_wav
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
-from tests.gateway.test_accounting import wav
 from tests.servers import serve
 
 NANO_PER_INPUT_TOKEN = 1_000_000  # chat-model: 1000 EUR per million input tokens
@@ -161,7 +161,7 @@ async def one(client: openai.AsyncOpenAI, kind: str, rng: random.Random, seen: d
     else:
         seconds = rng.choice(AUDIO_SECONDS)
         transcript = await client.audio.transcriptions.create(
-            model="speech-model", file=("a.wav", wav(seconds)))
+            model="speech-model", file=("a.wav", silent_wav(seconds, rate=100)))
         assert transcript.text == "hello world"
         seen[AUDIO].add(AUDIO, audio_seconds=seconds)  # what the client sent is what it is billed
 
@@ -275,7 +275,7 @@ def test_a_tenant_sees_nothing_of_another(platform: Platform, engine: FakeEngine
         a2.completions.create(model="chat-model", prompt="Hello")
     b1.embeddings.create(model="embed-model", input=["b"] * B_TEXTS)
     for _ in range(4):
-        b1.audio.transcriptions.create(model="speech-model", file=("b.wav", wav(B_AUDIO)))
+        b1.audio.transcriptions.create(model="speech-model", file=("b.wav", silent_wav(B_AUDIO, rate=100)))
     key_ids = {issued.prefix: issued.id for issued in keys.list()}
     wait_for_ledger(database, key_ids[a.prefixes[0]], 3)
     wait_for_ledger(database, key_ids[a.prefixes[1]], 2)

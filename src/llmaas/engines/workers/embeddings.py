@@ -230,6 +230,13 @@ def parse_request(body: Any, dimensions: int) -> EmbeddingRequest:
     return EmbeddingRequest(inputs, encoding_format)
 
 
+async def json_body(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise common.WorkerError("We could not parse the JSON body of your request.") from None
+
+
 def create_app(model_dir: Path, model_id: str, threads: int) -> Starlette:
     """The worker's ASGI app; the model is loaded in the lifespan, so /health answers only after it."""
     loaded: list[tuple[Encoder, ThreadPoolExecutor]] = []
@@ -255,10 +262,7 @@ def create_app(model_dir: Path, model_id: str, threads: int) -> Starlette:
 
     async def embeddings(request: Request) -> common.JSONResponse:
         encoder, pool = loaded[0]
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise common.WorkerError("We could not parse the JSON body of your request.") from None
+        body = await json_body(request)
         parsed = parse_request(body, encoder.dimensions)
         started = time.perf_counter()
         async with busy:
@@ -285,10 +289,7 @@ def create_app(model_dir: Path, model_id: str, threads: int) -> Starlette:
 
     async def rerank(request: Request) -> common.JSONResponse:
         encoder, pool = loaded[0]
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise common.WorkerError("We could not parse the JSON body of your request.") from None
+        body = await json_body(request)
         parsed = ranking.parse_rerank(body)
         async with busy:
             vectors, tokens = await run_in_threadpool(
