@@ -96,3 +96,31 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(database: Engine) ->
 def test_keys_belong_to_an_existing_tenant(database: Engine) -> None:
     with pytest.raises(NotFound):
         KeyService(database).create(name="x", tenant="nobody")
+
+
+def test_replicas_migrating_at_once_do_not_collide(postgres_admin_url: str) -> None:
+    import threading
+
+    from sqlalchemy import create_engine as plain_engine
+
+    admin = plain_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text('CREATE DATABASE "race"'))
+    admin.dispose()
+    blank = postgres_admin_url.rsplit("/", 1)[0] + "/race"
+    errors: list[Exception] = []
+
+    def start() -> None:
+        try:
+            engine = create_database_engine(blank)
+            migrate(engine)
+            engine.dispose()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []

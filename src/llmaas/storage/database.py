@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -37,5 +37,9 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(resources.files("llmaas.storage") / "migrations"))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together would each create the same tables; one migrates at a time,
+            # the others then find the schema current. The lock ends with the transaction.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7406482)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
