@@ -98,7 +98,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> N
         if process.poll() is not None:
             raise RuntimeError(f"llmaas serve exited early:\n{log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/ready?all=true", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

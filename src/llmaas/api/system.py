@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import HTMLResponse, Response
@@ -18,19 +20,23 @@ async def health() -> Response:
 
 
 @router.get("/ready")
-async def ready(request: Request) -> Response:
-    """503 until every model has a healthy engine, and while draining; the body says which are ready."""
+async def ready(
+    request: Request, every: Annotated[bool, Query(alias="all")] = False
+) -> Response:
+    """Readiness for a load balancer: 503 while draining or while no model can be served, so one
+    model's engines being down does not take the whole replica out. `?all=true` waits for every
+    model (start-up scripts, tests). The body gives each model's state."""
     if getattr(request.app.state, "draining", False):
         return ORJSONResponse({"status": "draining", "models": {}}, status_code=503)
     readiness = request.app.state.gateway.router.readiness()
     for model_id, is_ready in readiness.items():
         request.app.state.metrics.upstream_ready.labels(model_id).set(1 if is_ready else 0)
-    all_ready = all(readiness.values())
+    serving = all(readiness.values()) if every else any(readiness.values()) or not readiness
     body = {
-        "status": "ready" if all_ready else "starting",
+        "status": "ready" if serving else "starting",
         "models": {model_id: "ready" if ok else "unavailable" for model_id, ok in readiness.items()},
     }
-    return ORJSONResponse(body, status_code=200 if all_ready else 503)
+    return ORJSONResponse(body, status_code=200 if serving else 503)
 
 
 @router.get("/metrics")
