@@ -26,6 +26,7 @@ class UpstreamTarget:
     api_key: str | None = None
     healthy: bool = False
     outstanding: int = 0
+    missed_probes: int = 0  # health probes in a row that timed out
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     headers: dict[str, str] = field(init=False)
 
@@ -129,8 +130,13 @@ class Router:
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 healthy = response.status == 200
+                target.missed_probes = 0
+        except aiohttp.ClientConnectorError:
+            healthy = False  # refused: nothing listens there, a certain answer
         except (aiohttp.ClientError, TimeoutError):
-            healthy = False
+            # A slow answer on a busy machine is no proof of death: eject after two in a row.
+            target.missed_probes += 1
+            healthy = target.healthy and target.missed_probes < 2
         if healthy != target.healthy:
             log.info("upstream %s for %s is %s", target.base_url, target.model,
                      "healthy" if healthy else "unhealthy")
