@@ -31,6 +31,7 @@ lint: $(STAMP)
 bench: install
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.engine_throughput
+	$(BIN)/python -m bench.metering_cost
 
 clean:
 	rm -rf $(VENV) .llmaas

@@ -39,6 +39,7 @@ class Phase:
     elapsed_s: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU used while measuring, per process
+    sent: int = 0  # requests sent, warm-up included
 
     @property
     def rps(self) -> float:
@@ -115,6 +116,7 @@ async def run_phase(
                 nonlocal remaining
                 while remaining > 0 and time.perf_counter() < deadline:
                     remaining -= 1
+                    phase.sent += 1
                     try:
                         total, first = await one()
                     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
