@@ -108,29 +108,27 @@ class Gateway:
             input_tokens=input_bound, output_tokens=max_output,
         )
         path = endpoint.removeprefix("/v1")
-        pool = self.router.pool(entry.id)
-        try:
-            if payload.get("stream"):
-                wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
-                # Always ask the engine for usage: the platform accounts for every token.
-                payload["stream_options"] = {"include_usage": True}
+        if payload.get("stream"):
+            wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+            # Always ask the engine for usage: the platform accounts for every token.
+            payload["stream_options"] = {"include_usage": True}
+            try:
                 body = await relay_stream(
-                    self.client.post(pool.candidates(), path, json=_for(payload)),
+                    self.client.post(self.router.pool(entry.id).candidates(), path, json=_for(payload)),
                     public_model=entry.id, include_usage=wants_usage, metrics=self.metrics,
                     on_end=self._stream_settler(ticket, input_bound),
                 )
-                return Reply(body, ticket.limits, "text/event-stream", resolution.headers)
-            async with self.client.post(pool.candidates(), path, json=_for(payload)) as (target, resp):
-                result = await _json_body(resp)
-        except BaseException:
-            await self.accounting.release(ticket)
-            raise
+            except BaseException:
+                await self.accounting.release(ticket)
+                raise
+            return Reply(body, ticket.limits, "text/event-stream", resolution.headers)
+        result = await self._post_json(ticket, path, payload)
         usage = result.get("usage") or {}
         await self.accounting.settle(ticket, Usage(
             input_tokens=int(usage.get("prompt_tokens") or 0),
             output_tokens=int(usage.get("completion_tokens") or 0),
         ))
-        return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
+        return Reply(self._finish(entry, result), ticket.limits, headers=resolution.headers)
 
     def _stream_settler(self, ticket: Ticket, input_bound: int) -> Callable[[StreamEnd], Awaitable[None]]:
         async def settle(end: StreamEnd) -> None:
@@ -165,20 +163,10 @@ class Gateway:
         bound = sum(text_tokens_upper_bound([text], context_length=entry.context_length) for text in texts)
         ticket = await self.accounting.admit(
             caller, entry, "/v1/embeddings", model_requested=resolution.requested, input_tokens=bound)
-        payload = request.model_dump(exclude_unset=True, by_alias=True)
-        pool = self.router.pool(entry.id)
-        try:
-            async with self.client.post(pool.candidates(), "/embeddings", json=_for(payload)) as (
-                target,
-                resp,
-            ):
-                result = await _json_body(resp)
-        except BaseException:
-            await self.accounting.release(ticket)
-            raise
+        result = await self._post_json(ticket, "/embeddings", request.model_dump(exclude_unset=True))
         tokens = int((result.get("usage") or {}).get("prompt_tokens") or 0)
         await self.accounting.settle(ticket, Usage(input_tokens=tokens))
-        return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
+        return Reply(self._finish(entry, result), ticket.limits, headers=resolution.headers)
 
     # -- rerank -------------------------------------------------------------------------------
 
@@ -193,17 +181,10 @@ class Gateway:
         ticket = await self.accounting.admit(
             caller, entry, "/v1/rerank", model_requested=resolution.requested, input_tokens=bound,
             documents=len(texts))
-        payload = request.model_dump(exclude_unset=True, by_alias=True)
-        pool = self.router.pool(entry.id)
-        try:
-            async with self.client.post(pool.candidates(), "/rerank", json=_for(payload)) as (target, resp):
-                result = await _json_body(resp)
-        except BaseException:
-            await self.accounting.release(ticket)
-            raise
+        result = await self._post_json(ticket, "/rerank", request.model_dump(exclude_unset=True))
         tokens = int((result.get("usage") or {}).get("total_tokens") or 0)
         await self.accounting.settle(ticket, Usage(input_tokens=tokens, documents=len(texts)))
-        return Reply(self._finish(entry, target, result), ticket.limits, headers=resolution.headers)
+        return Reply(self._finish(entry, result), ticket.limits, headers=resolution.headers)
 
     # -- audio --------------------------------------------------------------------------------
 
@@ -241,7 +222,18 @@ class Gateway:
         await self.accounting.settle(ticket, Usage(audio_seconds=audio_seconds))
         return Reply(body, ticket.limits, media_type, resolution.headers)
 
-    def _finish(self, entry: ModelEntry, target: UpstreamTarget, body: JSONObject) -> JSONObject:
+    async def _post_json(self, ticket: Ticket, path: str, payload: JSONObject) -> JSONObject:
+        """POST to one of the model's upstreams; any failure releases the reservation."""
+        try:
+            async with self.client.post(
+                self.router.pool(ticket.entry.id).candidates(), path, json=_for(payload)
+            ) as (_target, response):
+                return await _json_body(response)
+        except BaseException:
+            await self.accounting.release(ticket)
+            raise
+
+    def _finish(self, entry: ModelEntry, body: JSONObject) -> JSONObject:
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
         return body
