@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python -m bench.gateway_overhead
 	$(BIN)/python -m bench.engine_throughput
 	$(BIN)/python -m bench.metering_cost
+	$(BIN)/python -m bench.routing_overhead
 
 clean:
 	rm -rf $(VENV) .llmaas

@@ -10,6 +10,8 @@ fake costs a few tens of microseconds per request and the gateway, not the engin
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -106,3 +108,21 @@ def serve(port: int, cpu: int | None) -> None:
         app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", lifespan="on",
         access_log=False, log_level="warning", backlog=4096,
     )).run()
+
+
+def serve_many(ports: Sequence[int], cpu: int | None) -> None:
+    """Process entry point: one fake engine listening on every port in `ports` (one event loop).
+
+    Stands in for a pool of engines where a process per engine would swamp a small machine.
+    """
+    pin(cpu)
+    sockets = []
+    for port in ports:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        sockets.append(listener)
+    uvicorn.Server(uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="on",
+        access_log=False, log_level="warning", backlog=4096,
+    )).run(sockets=sockets)

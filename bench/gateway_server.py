@@ -15,7 +15,7 @@ import signal
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -45,13 +45,15 @@ NEVER_TPM = 1_000_000_000
 NEVER_NANO = 10**15  # 1 million euros a month; a bench request costs ~10,000 nano-euros
 
 
-def bench_catalog(model_id: str, upstream_url: str) -> Catalog:
+def bench_catalog(model_id: str, upstream_url: str | Sequence[str]) -> Catalog:
+    """A one-model catalog; a sequence of URLs gives the model a pool of that many upstreams."""
+    urls = [upstream_url] if isinstance(upstream_url, str) else list(upstream_url)
     return Catalog([ModelEntry(
         id=model_id, family="bench", owned_by="bench", capabilities=["chat", "completions"],
         context_length=8192, max_output_tokens=4096, license="MIT",
         # Priced, so that budget reservations hold real amounts (a free model reserves nothing).
         pricing=Pricing(input_per_million_tokens=Decimal("0.10"), output_per_million_tokens=Decimal("0.40")),
-        upstreams=[Upstream(url=upstream_url)],
+        upstreams=[Upstream(url=url) for url in urls],
     )])
 
 
@@ -133,7 +135,7 @@ def serve(
     port: int,
     *,
     model_id: str,
-    upstream_url: str,
+    upstream_url: str | Sequence[str],
     cpu: int | None,
     key_out: Connection,
     access_log: str | None = None,

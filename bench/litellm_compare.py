@@ -1,0 +1,301 @@
+"""The llmaas gateway against LiteLLM's proxy, side by side, in front of the same fast fake engine.
+
+    .venv/bin/python -m bench.litellm_compare [--litellm /tmp/litellm-venv/bin/litellm] [--json]
+
+LiteLLM is never a dependency of this project: install its proxy into a virtualenv of its own,
+
+    python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'
+
+and point `--litellm` at its `litellm` command. Four processes: the fake engine
+(bench/fake_upstream.py), the llmaas gateway as production builds it (bench/gateway_server.py) with
+auth, limits and metering on (a key with RPM, TPM and a monthly budget on a tiered tenant, all too
+high to trip, the in-process meter and the ledger), LiteLLM's proxy (one model, `openai/` provider
+at the fake's URL, a master key, one uvicorn worker, no database: LiteLLM's virtual keys, budgets
+and spend logs need PostgreSQL, so its auth here is the master key only and it meters nothing
+durable), and this process, the load generator. With two CPUs both proxies are pinned to one and
+the load generator and the fake share the other, so req/s is req/s per core of proxy; the proxies'
+phases alternate, the order flipping every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from bench import fake_upstream, gateway_server
+from bench.common import cpu_seconds, free_port, machine, pin, wait_http
+from bench.gateway_overhead import Options, Placement, _ms, _us, placement, requests_for, summarize
+from bench.load import Phase, Scenario, run_phase
+
+MODEL = fake_upstream.MODEL
+TARGETS = ("direct", "llmaas", "litellm")
+PROXIES = ("llmaas", "litellm")
+MASTER_KEY = "sk-bench-master-key"
+TARGET_RPS_RATIO = 20.0  # llmaas req/s per core ≥ 20× LiteLLM's
+TARGET_ADDED_P50_MS = 0.5  # at c=1, llmaas over direct
+TARGET_P99_MS_C64 = 5.0  # issue 4's p99 target at c=64 (this benchmark runs c=32; see the docs)
+
+LITELLM_CONFIG = """\
+model_list:
+  - model_name: {model}
+    litellm_params:
+      model: openai/{model}
+      api_base: {api_base}
+      api_key: sk-fake
+general_settings:
+  master_key: {master_key}
+litellm_settings:
+  telemetry: false
+  drop_params: true
+"""
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and all its descendants (LiteLLM's CLI may fork its server)."""
+    total = cpu_seconds(pid)
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids = [int(x) for x in children.read_text().split()]
+        except (OSError, ValueError):
+            continue
+        total += sum(tree_cpu_seconds(kid) for kid in kids)
+    return total
+
+
+@dataclass
+class Stack:
+    urls: dict[str, tuple[str, dict[str, str]]]
+    pids: dict[str, int]  # "engine", "llmaas", "litellm"
+
+
+@contextmanager
+def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[Stack]:
+    ctx = multiprocessing.get_context("spawn")
+    processes: list[BaseProcess] = []
+    proxy: subprocess.Popen[bytes] | None = None
+    workdir = Path(tempfile.mkdtemp(prefix="llmaas-bench-litellm-"))
+    try:
+        engine_port, gateway_port, litellm_port = free_port(), free_port(), free_port()
+        engine = ctx.Process(target=fake_upstream.serve, args=(engine_port, where.upstream),
+                             name="fake-engine")
+        engine.start()
+        processes.append(engine)
+        engine_url = f"http://127.0.0.1:{engine_port}"
+        wait_http(f"{engine_url}/v1/models", timeout_s=30, alive=engine.is_alive, what="fake engine")
+
+        receive_key, send_key = ctx.Pipe(duplex=False)
+        gateway = ctx.Process(
+            target=gateway_server.serve, args=(gateway_port,),
+            kwargs={"model_id": MODEL, "upstream_url": f"{engine_url}/v1", "cpu": where.gateway,
+                    "key_out": send_key, "metering": gateway_server.Metering(limits=True)},
+            name="gateway",
+        )
+        gateway.start()
+        processes.append(gateway)
+        send_key.close()
+        if not receive_key.poll(60):
+            raise RuntimeError("the gateway did not issue its API key in time")
+        key: str = receive_key.recv()
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        wait_http(f"{gateway_url}/ready", timeout_s=60, alive=gateway.is_alive, what="gateway")
+
+        config = workdir / "litellm.yaml"
+        config.write_text(LITELLM_CONFIG.format(model=MODEL, api_base=f"{engine_url}/v1",
+                                                master_key=MASTER_KEY))
+        env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+               "LITELLM_TELEMETRY": "False", "DISABLE_ADMIN_UI": "True"}
+        env.pop("DATABASE_URL", None)
+        cpu = where.gateway
+        log = (workdir / "litellm.log").open("wb")
+        proxy = subprocess.Popen(
+            [litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(litellm_port),
+             "--num_workers", "1"],
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+        )
+        litellm_url = f"http://127.0.0.1:{litellm_port}"
+        try:
+            wait_http(f"{litellm_url}/health/liveliness", timeout_s=120,
+                      alive=lambda: proxy is not None and proxy.poll() is None, what="LiteLLM proxy")
+        except RuntimeError:
+            console.print((workdir / "litellm.log").read_text()[-3000:])
+            raise
+        assert gateway.pid is not None and engine.pid is not None
+        yield Stack(
+            urls={
+                "direct": (f"{engine_url}/v1/chat/completions", {}),
+                "llmaas": (f"{gateway_url}/v1/chat/completions", {"Authorization": f"Bearer {key}"}),
+                "litellm": (f"{litellm_url}/v1/chat/completions",
+                            {"Authorization": f"Bearer {MASTER_KEY}"}),
+            },
+            pids={"engine": engine.pid, "llmaas": gateway.pid, "litellm": proxy.pid},
+        )
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            try:
+                proxy.wait(15)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
+                proxy.wait(5)
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            process.join(15)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+
+
+async def measure(stack: Stack, options: Options, console: Console) -> dict[Scenario, dict[str, list[Phase]]]:
+    for scenario in options.scenarios:  # untimed warm-up of every path
+        for target in TARGETS:
+            url, headers = stack.urls[target]
+            await run_phase(target, url, headers, scenario, warmup=0, requests=100, max_s=15)
+    results: dict[Scenario, dict[str, list[Phase]]] = {s: {t: [] for t in TARGETS} for s in options.scenarios}
+    for round_index in range(options.rounds):
+        order = TARGETS if round_index % 2 == 0 else tuple(reversed(TARGETS))
+        for scenario in options.scenarios:
+            warmup, measured = requests_for(options, scenario)
+            for target in order:
+                url, headers = stack.urls[target]
+                watched = {"proxy": stack.pids[target]} if target in PROXIES else {}
+                before = tree_cpu_seconds(stack.pids["litellm"]) if target == "litellm" else 0.0
+                phase = await run_phase(target, url, headers, scenario, warmup=warmup, requests=measured,
+                                        max_s=options.max_phase_s, pids=watched)
+                if target == "litellm":  # the whole process tree, in case the CLI forked
+                    phase.cpu_s["proxy"] = tree_cpu_seconds(stack.pids["litellm"]) - before
+                results[scenario][target].append(phase)
+                console.log(f"round {round_index + 1}/{options.rounds} {scenario.label:16} {target:8}"
+                            f" {phase.rps:8.0f} req/s  p50 {_ms(phase.latencies, 50):7.2f} ms"
+                            + (f"  errors {sum(phase.errors.values())}" if phase.errors else ""))
+    return results
+
+
+def compare(results: dict[Scenario, dict[str, list[Phase]]]) -> list[dict[str, Any]]:
+    rows = []
+    for scenario, by_target in results.items():
+        s = {t: summarize(by_target[t]) for t in TARGETS}
+        per_round = [a.rps / b.rps for a, b in zip(by_target["llmaas"], by_target["litellm"], strict=True)
+                     if b.rps]
+        cpu = {t: s[t]["cpu_us_per_request"].get("proxy") for t in PROXIES}
+        litellm_rps = s["litellm"]["rps"]
+        rows.append({
+            "stream": scenario.stream,
+            "concurrency": scenario.concurrency,
+            **s,
+            "rps_ratio_llmaas_litellm": s["llmaas"]["rps"] / litellm_rps if litellm_rps else None,
+            "rps_ratio_per_round": [round(r, 2) for r in per_round],
+            "added_p50_ms": {t: s[t]["p50_ms"] - s["direct"]["p50_ms"] for t in PROXIES},
+            "proxy_cpu_us_per_request": cpu,
+            "cpu_ratio_litellm_llmaas": (cpu["litellm"] / cpu["llmaas"]
+                                         if cpu["llmaas"] and cpu["litellm"] else None),
+        })
+    return rows
+
+
+def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
+    table = Table(title="Direct, llmaas and LiteLLM in front of the same fake engine (ms; full answer)")
+    for column in ("scenario", "target", "requests", "errors", "req/s", "p50", "p90", "p99",
+                   "proxy CPU µs/req"):
+        table.add_column(column, justify="left" if column in ("scenario", "target") else "right")
+    for row in rows:
+        label = f"non-stream c={row['concurrency']}"
+        for target in TARGETS:
+            s = row[target]
+            table.add_row(label, target, str(s["requests"]), str(s["errors"]), f"{s['rps']:.0f}",
+                          f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['p99_ms']:.2f}",
+                          _us(s["cpu_us_per_request"].get("proxy")))
+        table.add_section()
+    console.print(table)
+    ratios = Table(title="llmaas vs LiteLLM (measured side by side, each proxy on one core)")
+    for column in ("scenario", "req/s llmaas/LiteLLM", "per round", "added p50 llmaas", "added p50 LiteLLM",
+                   "CPU/req LiteLLM/llmaas"):
+        ratios.add_column(column, justify="left" if column == "scenario" else "right")
+    for row in rows:
+        ratio = row["cpu_ratio_litellm_llmaas"]
+        ratios.add_row(f"non-stream c={row['concurrency']}", f"{row['rps_ratio_llmaas_litellm']:.1f}",
+                       " ".join(f"{r:.1f}" for r in row["rps_ratio_per_round"]),
+                       f"{row['added_p50_ms']['llmaas']:+.2f}", f"{row['added_p50_ms']['litellm']:+.2f}",
+                       "" if ratio is None else f"{ratio:.1f}")
+    console.print(ratios)
+    console.print(f"Targets (issue 4): llmaas ≥ {TARGET_RPS_RATIO:g}× LiteLLM's req/s per core; "
+                  f"≤ {TARGET_ADDED_P50_MS:g} ms p50 added at c=1; ≤ {TARGET_P99_MS_C64:g} ms p99 at c=64.")
+    m = facts["machine"]
+    console.print(f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, load {m['loadavg_1m']:.2f} at start; "
+                  f"{facts['placement']}; LiteLLM {facts.get('litellm_version', '?')}. {m['date']}.")
+    for row in rows:
+        for target in TARGETS:
+            if row[target]["errors"]:
+                console.print(f"[red]{target} errors:[/red] {row[target]['error_kinds']}")
+
+
+def litellm_version(litellm: str) -> str:
+    python = Path(litellm).with_name("python")
+    done = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.litellm_compare",
+        description="llmaas vs LiteLLM's proxy in front of the same fake engine.",
+    )
+    parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm",
+                        help="LiteLLM's `litellm` command, from a virtualenv of its own.")
+    parser.add_argument("--json", action="store_true", help="Print the raw numbers as JSON on stdout.")
+    parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds.")
+    parser.add_argument("--concurrency", default="1,32", help="Comma-separated concurrency levels.")
+    parser.add_argument("--serial-requests", type=int, default=500,
+                        help="Measured requests per phase at c=1.")
+    parser.add_argument("--concurrent-requests", type=int, default=2000,
+                        help="Measured requests per phase above c=1.")
+    parser.add_argument("--max-phase-s", type=float, default=6.0, help="Time limit of one phase.")
+    parser.add_argument("--pin", choices=("auto", "yes", "no"), default="yes",
+                        help="Pin each proxy to a core of its own (default yes: the comparison is per core).")
+    args = parser.parse_args(argv)
+    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
+    if not Path(args.litellm).exists():
+        console.print(f"[red]LiteLLM not found at {args.litellm}[/red]; "
+                      "install it into a virtualenv of its own.")
+        raise SystemExit(2)
+    options = Options(rounds=args.rounds,
+                      scenarios=[Scenario(False, int(c)) for c in args.concurrency.split(",")],
+                      serial_requests=args.serial_requests, concurrent_requests=args.concurrent_requests,
+                      max_phase_s=args.max_phase_s)
+    where = placement(args.pin)
+    facts: dict[str, Any] = {"machine": machine(), "placement": where.describe(),
+                             "litellm_version": litellm_version(args.litellm)}
+    pin(where.client)
+    with running_stack(where, args.litellm, console) as stack:
+        results = uvloop.run(measure(stack, options, console))
+    rows = compare(results)
+    facts["config"] = {"rounds": options.rounds, "serial_requests": options.serial_requests,
+                       "concurrent_requests": options.concurrent_requests, "max_phase_s": options.max_phase_s,
+                       "llmaas": "auth + limits (key and tier) + in-process meter + ledger",
+                       "litellm": "master key only, no database, one uvicorn worker"}
+    print_report(console, rows, facts)
+    if args.json:
+        print(orjson.dumps({"benchmark": "litellm_compare", **facts, "results": rows},
+                           option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
