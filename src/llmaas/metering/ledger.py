@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -80,7 +80,8 @@ class Ledger:
 
     def _write(self, batch: list[UsageRecord]) -> None:
         with Session(self._engine) as session, session.begin():
-            session.execute(insert(UsageEventRow), [asdict(record) for record in batch])
+            # vars(), not asdict(): the records are flat, and asdict's deep copy showed in profiles.
+            session.execute(insert(UsageEventRow), [dict(vars(record)) for record in batch])
 
     async def close(self) -> None:
         if self._task is not None:

@@ -7,8 +7,8 @@ clock time: a full bucket and a month past its grace carry no information.
 
 from __future__ import annotations
 
+import itertools
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +61,7 @@ class MemoryMeter:
 
     def __init__(self, *, clock: Callable[[], float] = time.time, reservation_ttl_s: float = 3600.0) -> None:
         self._clock = clock
+        self._ids = itertools.count(1)
         self._ttl_ms = reservation_ttl_s * 1000
         self._tats: dict[tuple[str, str], float] = {}
         self._budgets: dict[tuple[str, str, str], _BudgetState] = {}
@@ -81,7 +82,7 @@ class MemoryMeter:
             if budget.limit_nano - (state.spent or 0) - state.reserved < admission.reserved_nano:
                 raise QuotaExceeded(budget)
         reservation = Reservation(
-            id=uuid.uuid4().hex,
+            id=str(next(self._ids)),  # unique within this process, all an in-process meter needs
             request_id=admission.request_id,
             charges=held,
             budgets=tuple(admission.budgets),
