@@ -73,8 +73,7 @@ class RequestContext:
                 route = scope.get("route")
                 endpoint = route.path if route is not None else "unmatched"
                 elapsed = time.perf_counter() - started
-                self.metrics.requests.labels(endpoint, model, str(status)).inc()
-                self.metrics.latency.labels(endpoint, model).observe(elapsed)
+                self.metrics.observe_request(endpoint, model, status, elapsed)
                 log_request(
                     request_id=request_id, method=scope["method"], path=path, status=status,
                     duration_ms=elapsed * 1000, key_prefix=state.get("key_prefix"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -10,6 +12,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "llmaas_requests",
             "Requests answered, by endpoint, model and HTTP status.",
@@ -42,6 +45,20 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+
+    def observe_request(self, endpoint: str, model: str, status: int, seconds: float) -> None:
+        # labels() takes a lock and builds a key each time; the series per route, model and status
+        # are few, so their children are kept.
+        key = (endpoint, model, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(endpoint, model, str(status)),
+                self.latency.labels(endpoint, model),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count_tokens(self, model: str, usage: dict[str, object] | None) -> None:
         if not usage:
