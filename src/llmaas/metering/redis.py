@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
@@ -45,8 +46,16 @@ from llmaas.metering.meter import (
 
 _UNREACHABLE = "Limits and budgets cannot be checked right now; retry shortly."
 
+
+def _pack(args: list[str | int]) -> bytes:
+    """The scripts' arguments as one JSON array of strings (decoded by `cjson` in the script)."""
+    return orjson.dumps([str(arg) for arg in args])
+
 _COMMON = """
-local now = tonumber(ARGV[1])
+-- All arguments arrive as one JSON array of strings: redis-py encodes each argument of a call
+-- separately, and with forty-odd per admission that packing was a quarter of the meter's time.
+local A = cjson.decode(ARGV[1])
+local now = tonumber(A[1])
 if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -71,15 +80,15 @@ end
 """
 
 # KEYS: a bucket per charge, then (counters, holds) per budget.
-# ARGV: now_ms (-1: server clock), reservation id, ttl_ms, #charges, #budgets,
+# arguments (packed): now_ms (-1: server clock), reservation id, ttl_ms, #charges, #budgets,
 #       then (limit, window_ms, cost) per charge, then (limit_nano, amount_nano, end_ms|'') per budget.
 _ADMIT = _COMMON + """
-local id, ttl, nc, nb = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, ttl, nc, nb = A[2], tonumber(A[3]), tonumber(A[4]), tonumber(A[5])
 local tats, worst, worst_wait = {}, 0, 0
-local strict = ARGV[6 + nc * 3 + nb * 3] == '1'
+local strict = A[6 + nc * 3 + nb * 3] == '1'
 for i = 1, nc do
   local a = 5 + (i - 1) * 3
-  local limit, window, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local limit, window, cost = tonumber(A[a + 1]), tonumber(A[a + 2]), tonumber(A[a + 3])
   if cost > limit then return {0, i, -1} end
   local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
@@ -93,7 +102,7 @@ for j = 1, nb do
   for _, expired in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', num(now))) do unhold(h, z, expired) end
   local c = redis.call('HMGET', h, 'spent', 'reserved')
   if strict and not c[1] then return {-2, j} end  -- unseeded, or Redis lost it: ask the ledger first
-  if tonumber(ARGV[a + 1]) - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) < tonumber(ARGV[a + 2]) then
+  if tonumber(A[a + 1]) - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) < tonumber(A[a + 2]) then
     return {-1, j}
   end
 end
@@ -106,24 +115,24 @@ for i = 1, nc do
 end
 for j = 1, nb do
   local h, z, a = KEYS[nc + 2 * j - 1], KEYS[nc + 2 * j], 5 + nc * 3 + (j - 1) * 3
-  if ARGV[a + 2] ~= '0' then
-    redis.call('HINCRBY', h, 'reserved', ARGV[a + 2])
-    redis.call('HSET', h, 'r:' .. id, ARGV[a + 2])
+  if A[a + 2] ~= '0' then
+    redis.call('HINCRBY', h, 'reserved', A[a + 2])
+    redis.call('HSET', h, 'r:' .. id, A[a + 2])
     redis.call('ZADD', z, num(now + ttl), id)
   end
-  keep(h, z, ARGV[a + 3])
+  keep(h, z, A[a + 3])
 end
 return out
 """.replace("@EPS@", repr(EPSILON_MS))
 
 # KEYS: a bucket per refund, then (counters, holds) per budget.
-# ARGV: now_ms, reservation id, #refunds, #budgets, cost_nano,
+# arguments (packed): now_ms, reservation id, #refunds, #budgets, cost_nano,
 #       then (limit, window_ms, refund) per refund, then end_ms|'' per budget.
 _SETTLE = _COMMON + """
-local id, nr, nb, cost = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local id, nr, nb, cost = A[2], tonumber(A[3]), tonumber(A[4]), A[5]
 for i = 1, nr do
   local a = 5 + (i - 1) * 3
-  local limit, window, refund = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local limit, window, refund = tonumber(A[a + 1]), tonumber(A[a + 2]), tonumber(A[a + 3])
   local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
   tat = tat - refund * (window / limit)
@@ -134,14 +143,14 @@ for j = 1, nb do
   local h, z = KEYS[nr + 2 * j - 1], KEYS[nr + 2 * j]
   unhold(h, z, id)  -- a no-op when the reservation expired and was swept: it is not given back twice
   if cost ~= '0' then redis.call('HINCRBY', h, 'spent', cost) end
-  keep(h, z, ARGV[5 + nr * 3 + j])
+  keep(h, z, A[5 + nr * 3 + j])
 end
 return 1
 """
 
-# KEYS: counters, holds. ARGV: now_ms, spent_nano, end_ms|''. Replicas starting together seed once.
+# KEYS: counters, holds. Arguments: now_ms, spent_nano, end_ms|''. Replicas starting together seed once.
 _SEED = _COMMON + """
-if redis.call('HSETNX', KEYS[1], 'spent', ARGV[2]) == 1 then keep(KEYS[1], KEYS[2], ARGV[3]) end
+if redis.call('HSETNX', KEYS[1], 'spent', A[2]) == 1 then keep(KEYS[1], KEYS[2], A[3]) end
 return 1
 """
 
@@ -198,7 +207,7 @@ class RedisMeter:
         args.append(1 if self._require_seeded else 0)
         keys = [self._rate_key(c.scope, c.limit_name) for c in held] + self._budget_keys(admission.budgets)
         try:
-            reply = await self._admit(keys=keys, args=args)
+            reply = await self._admit(keys=keys, args=[_pack(args)])
         except RedisError as error:
             raise MeterUnavailable(_UNREACHABLE) from error
         if reply[0] == 0:  # the script picked the limit to report, as first_failure does
@@ -223,7 +232,7 @@ class RedisMeter:
         args += [_end(budget) for budget in reservation.budgets]
         keys = [self._rate_key(c.scope, c.limit_name) for c, _ in given_back]
         try:
-            await self._settle(keys=keys + self._budget_keys(reservation.budgets), args=args)
+            await self._settle(keys=keys + self._budget_keys(reservation.budgets), args=[_pack(args)])
         except RedisError as error:
             raise MeterUnavailable("The reservation could not be settled.") from error
 
@@ -234,7 +243,8 @@ class RedisMeter:
         if spent_nano < 0:
             raise ValueError("spent_nano cannot be negative")
         try:
-            await self._seed(keys=self._budget_keys([budget]), args=[self._now(), spent_nano, _end(budget)])
+            await self._seed(keys=self._budget_keys([budget]),
+                             args=[_pack([self._now(), spent_nano, _end(budget)])])
         except RedisError as error:
             raise MeterUnavailable(_UNREACHABLE) from error
 
