@@ -14,7 +14,7 @@ from llmaas.cli.common import ConfigOption, database, day, fail, out
 from llmaas.errors import NotFound
 from llmaas.metering.reports import GroupBy, month_start, report
 from llmaas.storage.tables import ApiKeyRow, TenantRow
-from llmaas.tenancy.money import format_eur, to_eur
+from llmaas.tenancy.money import eur_number, format_eur
 
 
 def usage(
@@ -42,7 +42,7 @@ def usage(
     groups = report(engine, group_by=group_by_value(group_by), since=start, tenant_id=tenant_id,
                     key_names=names)
     if as_json:
-        print(json.dumps([{**vars(g), "cost_eur": float(to_eur(g.cost_nano) or 0)} for g in groups]))
+        print(json.dumps([{**vars(g), "cost_eur": eur_number(g.cost_nano)} for g in groups]))
         return
     table = Table(group_by, "requests", "input tokens", "output tokens", "audio minutes", "cost",
                   title=f"Usage since {start:%Y-%m-%d}" + (f" for {tenant}" if tenant else ""))

@@ -157,7 +157,7 @@ def usage_rows(
     return rows
 
 
-_SUMMED = ("requests", "input_tokens", "output_tokens", "audio_seconds", "billed_minutes", "documents",
+SUMMED = ("requests", "input_tokens", "output_tokens", "audio_seconds", "billed_minutes", "documents",
            "cost_nano", "energy_wh")
 
 
@@ -180,10 +180,10 @@ def roll_up(engine: Engine, *, retention_days: int, now: datetime | None = None)
             if existing is None:
                 session.add(daily(day=row.day, tenant_id=row.tenant_id, key_id=row.key_id,
                                   model_served=row.model, endpoint=row.endpoint,
-                                  **{name: getattr(row, name) for name in _SUMMED}))
+                                  **{name: getattr(row, name) for name in SUMMED}))
             else:
                 session.execute(update(daily).where(daily.id == existing).values(
-                    {name: getattr(daily, name) + getattr(row, name) for name in _SUMMED}))
+                    {name: getattr(daily, name) + getattr(row, name) for name in SUMMED}))
         session.execute(delete(UsageEventRow).where(UsageEventRow.created_at < cutoff))
     return folded
 

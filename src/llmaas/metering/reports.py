@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import Engine
 
-from llmaas.metering.ledger import UsageRow, usage_rows
+from llmaas.metering.ledger import SUMMED, UsageRow, usage_rows
 
 GroupBy = Literal["day", "model", "key"]
 
@@ -27,12 +27,8 @@ class UsageTotals:
     energy_wh: float = 0.0
 
     def add(self, row: UsageRow) -> None:
-        for name in ("requests", "input_tokens", "output_tokens", "audio_seconds", "billed_minutes",
-                     "documents", "cost_nano", "energy_wh"):
+        for name in SUMMED:
             setattr(self, name, getattr(self, name) + getattr(row, name))
-
-
-SUMMED = [f.name for f in fields(UsageTotals) if f.name != "group"]
 
 
 def report(

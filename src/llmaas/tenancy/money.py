@@ -17,6 +17,11 @@ def to_eur(nano: int | None) -> Decimal | None:
     return None if nano is None else Decimal(nano) / NANO_PER_EUR
 
 
+def eur_number(nano: int) -> float:
+    """Euros as a JSON number, for API bodies (the ledger keeps the exact integer)."""
+    return float(Decimal(nano) / NANO_PER_EUR)
+
+
 def format_eur(nano: int | None) -> str:
     if nano is None:
         return "unlimited"

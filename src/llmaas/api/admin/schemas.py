@@ -8,13 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from llmaas.tenancy.money import to_eur
-
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-
-
-def eur(nano: int | None) -> Decimal | None:
-    return to_eur(nano)
 
 
 class Strict(BaseModel):

@@ -19,13 +19,12 @@ from llmaas.api.admin.schemas import (
     TierCreate,
     TierPublic,
     TierUpdate,
-    eur,
 )
 from llmaas.auth import KeyLimits, KeyService
 from llmaas.auth.keys import IssuedKey, KeyListing
 from llmaas.errors import NotFound
 from llmaas.tenancy import TenantService, TierService
-from llmaas.tenancy.money import to_nano
+from llmaas.tenancy.money import to_eur, to_nano
 from llmaas.tenancy.tenants import Tenant
 from llmaas.tenancy.tiers import Tier
 
@@ -34,7 +33,7 @@ router = APIRouter(prefix="/admin/api", tags=["admin"])
 
 def tier_public(tier: Tier) -> TierPublic:
     return TierPublic(
-        name=tier.name, description=tier.description, monthly_cap_eur=eur(tier.monthly_cap_nano),
+        name=tier.name, description=tier.description, monthly_cap_eur=to_eur(tier.monthly_cap_nano),
         requests_per_minute=tier.requests_per_minute, tokens_per_minute=tier.tokens_per_minute,
         output_tokens_per_hour=tier.output_tokens_per_hour, output_tokens_per_day=tier.output_tokens_per_day,
     )
@@ -42,14 +41,14 @@ def tier_public(tier: Tier) -> TierPublic:
 
 def tenant_public(tenant: Tenant) -> TenantPublic:
     return TenantPublic(name=tenant.name, tier=tenant.tier, created_at=tenant.created_at,
-                        prepaid_credit_eur=eur(tenant.prepaid_credit_nano))
+                        prepaid_credit_eur=to_eur(tenant.prepaid_credit_nano))
 
 
 def key_public(key: KeyListing) -> KeyPublic:
     return KeyPublic(
         prefix=key.prefix, name=key.name, tenant=key.tenant, models=key.allowed_models,
         requests_per_minute=key.limits.requests_per_minute, tokens_per_minute=key.limits.tokens_per_minute,
-        monthly_budget_eur=eur(key.limits.monthly_budget_nano), created_at=key.created_at,
+        monthly_budget_eur=to_eur(key.limits.monthly_budget_nano), created_at=key.created_at,
         expires_at=key.expires_at, revoked_at=key.revoked_at,
     )
 

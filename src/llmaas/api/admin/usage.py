@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from llmaas.api.admin.deps import AdminDep, DatabaseDep
-from llmaas.api.admin.schemas import UsageGroup, UsageReport, eur
+from llmaas.api.admin.schemas import UsageGroup, UsageReport
 from llmaas.errors import NotFound
 from llmaas.metering.reports import GroupBy, UsageTotals, report
 from llmaas.storage.tables import ApiKeyRow, TenantRow
@@ -79,6 +79,6 @@ async def usage_csv(
                      "billed_minutes", "documents", "cost_eur", "energy_wh"])
     for g in groups:
         writer.writerow([g.group, g.requests, g.input_tokens, g.output_tokens, g.audio_seconds,
-                         g.billed_minutes, g.documents, eur(g.cost_nano), g.energy_wh])
+                         g.billed_minutes, g.documents, to_eur(g.cost_nano), g.energy_wh])
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="usage.csv"'})

@@ -17,39 +17,39 @@ from llmaas.api.openai.responses import ORJSONResponse
 from llmaas.auth import ApiKey
 from llmaas.metering.ledger import spent_nano
 from llmaas.metering.reports import month_start, report
-from llmaas.tenancy.money import to_eur
+from llmaas.tenancy.money import eur_number
 
 router = APIRouter()
 
 
-def _budget(kind: str, limit_nano: int | None, spent: int) -> dict[str, Any] | None:
-    if limit_nano is None:
-        return None
-    return {"type": kind, "limit_eur": float(to_eur(limit_nano) or 0), "spent_eur": float(to_eur(spent) or 0),
-            "remaining_eur": float(to_eur(max(0, limit_nano - spent)) or 0)}
+def _budget(kind: str, limit_nano: int, spent: int) -> dict[str, Any]:
+    return {"type": kind, "limit_eur": eur_number(limit_nano), "spent_eur": eur_number(spent),
+            "remaining_eur": eur_number(max(0, limit_nano - spent))}
 
 
 def _usage(database: Engine, key: ApiKey) -> dict[str, Any]:
     since = month_start()
     by_model = report(database, group_by="model", since=since, key_id=key.id)
-    budgets = [
-        _budget("key_budget", key.limits.monthly_budget_nano,
-                spent_nano(database, since=since, key_id=key.id)),
-        _budget("tenant_monthly_cap", key.tier.monthly_cap_nano,
-                spent_nano(database, since=since, tenant_id=key.tenant_id)),
-        _budget("prepaid_credit", key.prepaid_credit_nano,
-                spent_nano(database, since=None, tenant_id=key.tenant_id)),  # credit never resets
-    ]
+    key_spent = sum(g.cost_nano for g in by_model)  # the report is this key's month already
+    budgets = []  # the ledger is asked only about the budgets that exist
+    if key.limits.monthly_budget_nano is not None:
+        budgets.append(_budget("key_budget", key.limits.monthly_budget_nano, key_spent))
+    if key.tier.monthly_cap_nano is not None:
+        budgets.append(_budget("tenant_monthly_cap", key.tier.monthly_cap_nano,
+                               spent_nano(database, since=since, tenant_id=key.tenant_id)))
+    if key.prepaid_credit_nano is not None:
+        budgets.append(_budget("prepaid_credit", key.prepaid_credit_nano,
+                               spent_nano(database, since=None, tenant_id=key.tenant_id)))  # never resets
     return {
         "object": "usage",
         "key": key.prefix,
         "period_start": since.isoformat(),
         "data": [{"model": g.group, "requests": g.requests, "input_tokens": g.input_tokens,
                   "output_tokens": g.output_tokens, "audio_seconds": g.audio_seconds,
-                  "billed_minutes": g.billed_minutes, "cost_eur": float(to_eur(g.cost_nano) or 0)}
+                  "billed_minutes": g.billed_minutes, "cost_eur": eur_number(g.cost_nano)}
                  for g in by_model],
-        "total_cost_eur": float(to_eur(sum(g.cost_nano for g in by_model)) or 0),
-        "budgets": [budget for budget in budgets if budget is not None],
+        "total_cost_eur": eur_number(key_spent),
+        "budgets": budgets,
     }
 
 
