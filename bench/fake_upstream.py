@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Sequence
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import orjson
 import uvicorn
 
-from bench.common import pin
+from bench.common import free_port, pin, wait_http
 
 MODEL = "bench-chat"
 STREAM_CHUNKS = 10
@@ -126,3 +128,14 @@ def serve_many(ports: Sequence[int], cpu: int | None) -> None:
         app, loop="uvloop", http="httptools", lifespan="on",
         access_log=False, log_level="warning", backlog=4096,
     )).run(sockets=sockets)
+
+
+def start(ctx: SpawnContext, processes: list[BaseProcess], cpu: int | None) -> tuple[str, BaseProcess]:
+    """Start `serve` in its own process (added to `processes`); its base URL once it answers."""
+    port = free_port()
+    process = ctx.Process(target=serve, args=(port, cpu), name="fake-engine")
+    process.start()
+    processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/v1/models", timeout_s=30, alive=process.is_alive, what="fake engine")
+    return url, process

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import cpus, free_port, machine, percentile, pin, wait_http
+from bench.common import cpus, machine, percentile, pin
 from bench.load import Phase, Scenario, run_phase
 from bench.profiling import print_profile, profile_summary, recording
 
@@ -101,33 +101,12 @@ def running_stack(where: Placement, access_log: str | None) -> Iterator[Stack]:
     ctx = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = []
     try:
-        upstream_port, gateway_port = free_port(), free_port()
-        upstream = ctx.Process(
-            target=fake_upstream.serve, args=(upstream_port, where.upstream), name="fake-engine"
-        )
-        upstream.start()
-        processes.append(upstream)
-        upstream_url = f"http://127.0.0.1:{upstream_port}"
-        wait_http(f"{upstream_url}/v1/models", timeout_s=30, alive=upstream.is_alive, what="fake engine")
-
-        receive_key, send_key = ctx.Pipe(duplex=False)
-        gateway = ctx.Process(
-            target=gateway_server.serve,
-            args=(gateway_port,),
-            kwargs={"model_id": MODEL, "upstream_url": f"{upstream_url}/v1", "cpu": where.gateway,
-                    "key_out": send_key, "access_log": access_log},
-            name="gateway",
-        )
-        gateway.start()
-        processes.append(gateway)
-        send_key.close()
-        if not receive_key.poll(60):
-            raise RuntimeError("the gateway did not issue its API key in time")
-        key: str = receive_key.recv()
-        gateway_url = f"http://127.0.0.1:{gateway_port}"
-        wait_http(f"{gateway_url}/ready", timeout_s=60, alive=gateway.is_alive, what="gateway")
-        assert gateway.pid is not None and upstream.pid is not None
-        yield Stack(upstream_url, gateway_url, key, gateway.pid, upstream.pid)
+        upstream_url, upstream = fake_upstream.start(ctx, processes, where.upstream)
+        gateway = gateway_server.start(ctx, processes, name="gateway", model_id=MODEL,
+                                       upstream_url=f"{upstream_url}/v1", cpu=where.gateway,
+                                       access_log=access_log)
+        assert gateway.process.pid is not None and upstream.pid is not None
+        yield Stack(upstream_url, gateway.url, gateway.key, gateway.process.pid, upstream.pid)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -148,6 +127,38 @@ class Options:
     serial_requests: int
     concurrent_requests: int
     max_phase_s: float
+
+
+def add_load_arguments(
+    parser: argparse.ArgumentParser, *, rounds: int, rounds_help: str, concurrency: str = "1,64",
+    stream: str | None = "both", serial_requests: int = 1000, concurrent_requests: int,
+    max_phase_s: float, pin: str = "auto",
+    pin_help: str = "Pin the gateways to a CPU of their own (auto: only if the machine is idle).",
+) -> None:
+    """The options every load benchmark shares; `stream=None` measures non-streaming requests only."""
+    parser.add_argument("--json", action="store_true", help="Print the raw numbers as JSON on stdout.")
+    parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help)
+    parser.add_argument("--concurrency", default=concurrency, help="Comma-separated concurrency levels.")
+    if stream is not None:
+        parser.add_argument("--stream", choices=("both", "yes", "no"), default=stream,
+                            help=f"Streaming requests, non-streaming ones, or both (default {stream}).")
+    parser.add_argument("--serial-requests", type=int, default=serial_requests,
+                        help="Measured requests per phase at concurrency 1.")
+    parser.add_argument("--concurrent-requests", type=int, default=concurrent_requests,
+                        help="Measured requests per phase above concurrency 1.")
+    parser.add_argument("--max-phase-s", type=float, default=max_phase_s, help="Time limit of one phase.")
+    parser.add_argument("--pin", choices=("auto", "yes", "no"), default=pin, help=pin_help)
+
+
+def load_options(args: argparse.Namespace) -> Options:
+    streams = {"both": (False, True), "yes": (True,), "no": (False,)}[getattr(args, "stream", "no")]
+    return Options(
+        rounds=args.rounds,
+        scenarios=[Scenario(stream, int(c)) for c in args.concurrency.split(",") for stream in streams],
+        serial_requests=args.serial_requests,
+        concurrent_requests=args.concurrent_requests,
+        max_phase_s=args.max_phase_s,
+    )
 
 
 def requests_for(options: Options, scenario: Scenario) -> tuple[int, int]:
@@ -318,18 +329,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.gateway_overhead",
         description="Latency and throughput of the gateway vs. direct to a fast fake engine.",
     )
-    parser.add_argument("--json", action="store_true", help="Print the raw numbers as JSON on stdout.")
-    parser.add_argument("--rounds", type=int, default=3, help="Alternating direct/gateway rounds.")
-    parser.add_argument("--concurrency", default="1,64", help="Comma-separated concurrency levels.")
-    parser.add_argument("--stream", choices=("both", "yes", "no"), default="both",
-                        help="Streaming requests, non-streaming ones, or both.")
-    parser.add_argument("--serial-requests", type=int, default=1000,
-                        help="Measured requests per phase at concurrency 1.")
-    parser.add_argument("--concurrent-requests", type=int, default=5000,
-                        help="Measured requests per phase above concurrency 1.")
-    parser.add_argument("--max-phase-s", type=float, default=15.0, help="Time limit of one phase.")
-    parser.add_argument("--pin", choices=("auto", "yes", "no"), default="auto",
-                        help="Pin the gateway to a CPU of its own (auto: only if the machine is idle).")
+    add_load_arguments(parser, rounds=3, rounds_help="Alternating direct/gateway rounds.",
+                       concurrent_requests=5000, max_phase_s=15.0,
+                       pin_help="Pin the gateway to a CPU of its own (auto: only if the machine is idle).")
     parser.add_argument("--access-log", action="store_true",
                         help="Log at INFO as `llmaas serve` does (one JSON line per request, to a file).")
     parser.add_argument("--profile", type=Path, metavar="SUMMARY.json",
@@ -341,14 +343,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
-    options = Options(
-        rounds=args.rounds,
-        scenarios=[Scenario(stream, int(c)) for c in args.concurrency.split(",")
-                   for stream in {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]],
-        serial_requests=args.serial_requests,
-        concurrent_requests=args.concurrent_requests,
-        max_phase_s=args.max_phase_s,
-    )
+    options = load_options(args)
     where = placement(args.pin)
     facts: dict[str, Any] = {"machine": machine(), "placement": where.describe()}
     pin(where.client)

@@ -20,6 +20,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bench.common import pin
+from bench.common import free_port, pin, wait_http
 from llmaas.app import create_app
 from llmaas.auth import KeyLimits, KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
@@ -179,3 +181,28 @@ def serve(
         key_out.close()
         shutil.rmtree(home, ignore_errors=True)
         sys.stdout.flush()
+
+
+@dataclass
+class Started:
+    url: str
+    key: str
+    process: BaseProcess
+    report: Connection  # after the key, the ledger's row count arrives here at a clean shutdown
+
+
+def start(ctx: SpawnContext, processes: list[BaseProcess], *, name: str, **options: Any) -> Started:
+    """Start `serve` in its own process (added to `processes`, which the caller stops), wait for its
+    API key and for /ready. `options` are `serve`'s keyword arguments but `key_out`."""
+    port = free_port()
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=serve, args=(port,), kwargs={**options, "key_out": send}, name=name)
+    process.start()
+    processes.append(process)
+    send.close()
+    if not receive.poll(60):
+        raise RuntimeError(f"{name} did not issue its API key in time")
+    key: str = receive.recv()
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/ready", timeout_s=60, alive=process.is_alive, what=name)
+    return Started(url, key, process, receive)

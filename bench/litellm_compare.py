@@ -39,7 +39,17 @@ from rich.table import Table
 
 from bench import fake_upstream, gateway_server
 from bench.common import cpu_seconds, free_port, machine, pin, wait_http
-from bench.gateway_overhead import Options, Placement, _ms, _us, placement, requests_for, summarize
+from bench.gateway_overhead import (
+    Options,
+    Placement,
+    _ms,
+    _us,
+    add_load_arguments,
+    load_options,
+    placement,
+    requests_for,
+    summarize,
+)
 from bench.load import Phase, Scenario, run_phase
 
 MODEL = fake_upstream.MODEL
@@ -90,29 +100,11 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
     proxy: subprocess.Popen[bytes] | None = None
     workdir = Path(tempfile.mkdtemp(prefix="llmaas-bench-litellm-"))
     try:
-        engine_port, gateway_port, litellm_port = free_port(), free_port(), free_port()
-        engine = ctx.Process(target=fake_upstream.serve, args=(engine_port, where.upstream),
-                             name="fake-engine")
-        engine.start()
-        processes.append(engine)
-        engine_url = f"http://127.0.0.1:{engine_port}"
-        wait_http(f"{engine_url}/v1/models", timeout_s=30, alive=engine.is_alive, what="fake engine")
-
-        receive_key, send_key = ctx.Pipe(duplex=False)
-        gateway = ctx.Process(
-            target=gateway_server.serve, args=(gateway_port,),
-            kwargs={"model_id": MODEL, "upstream_url": f"{engine_url}/v1", "cpu": where.gateway,
-                    "key_out": send_key, "metering": gateway_server.Metering(limits=True)},
-            name="gateway",
-        )
-        gateway.start()
-        processes.append(gateway)
-        send_key.close()
-        if not receive_key.poll(60):
-            raise RuntimeError("the gateway did not issue its API key in time")
-        key: str = receive_key.recv()
-        gateway_url = f"http://127.0.0.1:{gateway_port}"
-        wait_http(f"{gateway_url}/ready", timeout_s=60, alive=gateway.is_alive, what="gateway")
+        litellm_port = free_port()
+        engine_url, engine = fake_upstream.start(ctx, processes, where.upstream)
+        gateway = gateway_server.start(ctx, processes, name="gateway", model_id=MODEL,
+                                       upstream_url=f"{engine_url}/v1", cpu=where.gateway,
+                                       metering=gateway_server.Metering(limits=True))
 
         config = workdir / "litellm.yaml"
         config.write_text(LITELLM_CONFIG.format(model=MODEL, api_base=f"{engine_url}/v1",
@@ -135,15 +127,15 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
         except RuntimeError:
             console.print((workdir / "litellm.log").read_text()[-3000:])
             raise
-        assert gateway.pid is not None and engine.pid is not None
+        assert gateway.process.pid is not None and engine.pid is not None
         yield Stack(
             urls={
                 "direct": (f"{engine_url}/v1/chat/completions", {}),
-                "llmaas": (f"{gateway_url}/v1/chat/completions", {"Authorization": f"Bearer {key}"}),
+                "llmaas": (f"{gateway.url}/v1/chat/completions", {"Authorization": f"Bearer {gateway.key}"}),
                 "litellm": (f"{litellm_url}/v1/chat/completions",
                             {"Authorization": f"Bearer {MASTER_KEY}"}),
             },
-            pids={"engine": engine.pid, "llmaas": gateway.pid, "litellm": proxy.pid},
+            pids={"engine": engine.pid, "llmaas": gateway.process.pid, "litellm": proxy.pid},
         )
     finally:
         if proxy is not None:
@@ -260,26 +252,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm",
                         help="LiteLLM's `litellm` command, from a virtualenv of its own.")
-    parser.add_argument("--json", action="store_true", help="Print the raw numbers as JSON on stdout.")
-    parser.add_argument("--rounds", type=int, default=3, help="Alternating rounds.")
-    parser.add_argument("--concurrency", default="1,32", help="Comma-separated concurrency levels.")
-    parser.add_argument("--serial-requests", type=int, default=500,
-                        help="Measured requests per phase at c=1.")
-    parser.add_argument("--concurrent-requests", type=int, default=2000,
-                        help="Measured requests per phase above c=1.")
-    parser.add_argument("--max-phase-s", type=float, default=6.0, help="Time limit of one phase.")
-    parser.add_argument("--pin", choices=("auto", "yes", "no"), default="yes",
-                        help="Pin each proxy to a core of its own (default yes: the comparison is per core).")
+    add_load_arguments(parser, rounds=3, rounds_help="Alternating rounds.", concurrency="1,32",
+                       stream=None, serial_requests=500, concurrent_requests=2000, max_phase_s=6.0,
+                       pin="yes", pin_help="Pin each proxy to a core of its own "
+                                           "(default yes: the comparison is per core).")
     args = parser.parse_args(argv)
     console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
     if not Path(args.litellm).exists():
         console.print(f"[red]LiteLLM not found at {args.litellm}[/red]; "
                       "install it into a virtualenv of its own.")
         raise SystemExit(2)
-    options = Options(rounds=args.rounds,
-                      scenarios=[Scenario(False, int(c)) for c in args.concurrency.split(",")],
-                      serial_requests=args.serial_requests, concurrent_requests=args.concurrent_requests,
-                      max_phase_s=args.max_phase_s)
+    options = load_options(args)
     where = placement(args.pin)
     facts: dict[str, Any] = {"machine": machine(), "placement": where.describe(),
                              "litellm_version": litellm_version(args.litellm)}

@@ -53,8 +53,19 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import cpu_seconds, free_port, machine, pin, wait_http
-from bench.gateway_overhead import MODEL, Options, Placement, _ms, _us, placement, requests_for, summarize
+from bench.common import cpu_seconds, free_port, machine, pin
+from bench.gateway_overhead import (
+    MODEL,
+    Options,
+    Placement,
+    _ms,
+    _us,
+    add_load_arguments,
+    load_options,
+    placement,
+    requests_for,
+    summarize,
+)
 from bench.gateway_server import Metering
 from bench.load import Phase, Scenario, request_body, run_phase
 from bench.profiling import print_profile, profile_summary, recording
@@ -162,36 +173,17 @@ def running_stack(where: Placement, variants: list[str]) -> Iterator[Stack]:
         if "redis" in variants:
             redis_url, redis_pid = resources.enter_context(redis_server(where.upstream))
         try:
-            upstream_port = free_port()
-            upstream = ctx.Process(target=fake_upstream.serve, args=(upstream_port, where.upstream),
-                                   name="fake-engine")
-            upstream.start()
-            processes.append(upstream)
-            upstream_url = f"http://127.0.0.1:{upstream_port}"
-            wait_http(f"{upstream_url}/v1/models", timeout_s=30, alive=upstream.is_alive, what="fake engine")
+            upstream_url, upstream = fake_upstream.start(ctx, processes, where.upstream)
             for variant in variants:
                 metering = VARIANTS[variant][1]
                 if variant == "redis":
                     metering = replace(metering, redis_url=redis_url)
-                port = free_port()
-                receive, send = ctx.Pipe(duplex=False)
-                process = ctx.Process(
-                    target=gateway_server.serve, args=(port,),
-                    kwargs={"model_id": MODEL, "upstream_url": f"{upstream_url}/v1", "cpu": where.gateway,
-                            "key_out": send, "metering": metering},
-                    name=f"gateway-{variant}",
-                )
-                process.start()
-                processes.append(process)
-                send.close()
-                if not receive.poll(60):
-                    raise RuntimeError(f"the {variant} gateway did not issue its API key in time")
-                url = f"http://127.0.0.1:{port}"
-                assert process.pid is not None
-                gateways[variant] = Gateway(variant, url, receive.recv(), process.pid, process, receive)
-            for gateway in gateways.values():
-                wait_http(f"{gateway.url}/ready", timeout_s=60, alive=gateway.process.is_alive,
-                          what=f"{gateway.variant} gateway")
+                started = gateway_server.start(
+                    ctx, processes, name=f"{variant} gateway", model_id=MODEL,
+                    upstream_url=f"{upstream_url}/v1", cpu=where.gateway, metering=metering)
+                assert started.process.pid is not None
+                gateways[variant] = Gateway(variant, started.url, started.key, started.process.pid,
+                                            started.process, started.report)
             assert upstream.pid is not None
             yield Stack(upstream.pid, redis_pid, redis_url, gateways)
         finally:
@@ -389,23 +381,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.metering_cost",
         description="Gateway requests/s and latency with metering and limits on vs off, in one run.",
     )
-    parser.add_argument("--json", action="store_true", help="Print the raw numbers as JSON on stdout.")
     parser.add_argument("--variants", default="off,memory,redis",
                         help=f"Comma-separated, from {', '.join(VARIANTS)}; ratios are against the first "
                              "(off when present).")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="Rounds; the variants' order rotates each (short phases, many turns: a "
-                             "neighbour's burst then hits one turn of one variant, not a whole variant).")
-    parser.add_argument("--concurrency", default="1,64", help="Comma-separated concurrency levels.")
-    parser.add_argument("--stream", choices=("both", "yes", "no"), default="both",
-                        help="Streaming requests, non-streaming ones, or both.")
-    parser.add_argument("--serial-requests", type=int, default=1000,
-                        help="Measured requests per phase at concurrency 1.")
-    parser.add_argument("--concurrent-requests", type=int, default=1500,
-                        help="Measured requests per phase above concurrency 1.")
-    parser.add_argument("--max-phase-s", type=float, default=10.0, help="Time limit of one phase.")
-    parser.add_argument("--pin", choices=("auto", "yes", "no"), default="auto",
-                        help="Pin the gateways to a CPU of their own (auto: only if the machine is idle).")
+    add_load_arguments(parser, rounds=5, concurrent_requests=1500, max_phase_s=10.0,
+                       rounds_help="Rounds; the variants' order rotates each (short phases, many turns: a "
+                                   "neighbour's burst then hits one turn of one variant, not a whole one).")
     parser.add_argument("--profile", type=Path, metavar="SUMMARY.json",
                         help="Profile the last variant's gateway with py-spy under its load alone instead.")
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second.")
@@ -435,14 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     if "off" in variants:  # the baseline first
         variants.remove("off")
         variants.insert(0, "off")
-    options = Options(
-        rounds=args.rounds,
-        scenarios=[Scenario(stream, int(c)) for c in args.concurrency.split(",")
-                   for stream in {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]],
-        serial_requests=args.serial_requests,
-        concurrent_requests=args.concurrent_requests,
-        max_phase_s=args.max_phase_s,
-    )
+    options = load_options(args)
     where = placement(args.pin)
     facts: dict[str, Any] = {"machine": machine(), "placement": where.describe()}
     pin(where.client)

@@ -32,7 +32,17 @@ from rich.table import Table
 
 from bench import fake_upstream, gateway_server
 from bench.common import free_port, machine, pin, wait_http
-from bench.gateway_overhead import Options, Placement, _ms, _us, placement, requests_for, summarize
+from bench.gateway_overhead import (
+    Options,
+    Placement,
+    _ms,
+    _us,
+    add_load_arguments,
+    load_options,
+    placement,
+    requests_for,
+    summarize,
+)
 from bench.load import Phase, Scenario, run_phase
 
 MODEL = fake_upstream.MODEL
@@ -75,26 +85,11 @@ def running_stack(where: Placement) -> Iterator[Stack]:
                       what="fake engine")
         urls, keys, pids = {}, {}, {}
         for size in POOL_SIZES:
-            receive_key, send_key = ctx.Pipe(duplex=False)
-            gateway_port = free_port()
-            gateway = ctx.Process(
-                target=gateway_server.serve,
-                args=(gateway_port,),
-                kwargs={"model_id": MODEL,
-                        "upstream_url": [f"http://127.0.0.1:{port}/v1" for port in ports[:size]],
-                        "cpu": where.gateway, "key_out": send_key},
-                name=f"gateway-pool-{size}",
-            )
-            gateway.start()
-            processes.append(gateway)
-            send_key.close()
-            if not receive_key.poll(60):
-                raise RuntimeError("the gateway did not issue its API key in time")
-            keys[size] = receive_key.recv()
-            urls[size] = f"http://127.0.0.1:{gateway_port}"
-            wait_http(f"{urls[size]}/ready", timeout_s=60, alive=gateway.is_alive, what="gateway")
-            assert gateway.pid is not None
-            pids[size] = gateway.pid
+            gateway = gateway_server.start(
+                ctx, processes, name=f"gateway-pool-{size}", model_id=MODEL,
+                upstream_url=[f"http://127.0.0.1:{port}/v1" for port in ports[:size]], cpu=where.gateway)
+            assert gateway.process.pid is not None
+            urls[size], keys[size], pids[size] = gateway.url, gateway.key, gateway.process.pid
         assert engine.pid is not None
         yield Stack(urls, keys, pids, engine.pid)
     finally:
@@ -194,32 +189,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.routing_overhead",
         description="The gateway with a pool of 1 upstream vs 8, against one fast fake engine on 8 ports.",
     )
-    parser.add_argument("--json", action="store_true", help="Print the raw numbers as JSON on stdout.")
-    parser.add_argument("--rounds", type=int, default=3, help="Alternating pool-1/pool-8 rounds.")
-    parser.add_argument("--concurrency", default="1,64", help="Comma-separated concurrency levels.")
-    parser.add_argument("--stream", choices=("both", "yes", "no"), default="no",
-                        help="Streaming requests, non-streaming ones (default), or both.")
-    parser.add_argument("--serial-requests", type=int, default=1000,
-                        help="Measured requests per phase at concurrency 1.")
-    parser.add_argument("--concurrent-requests", type=int, default=3000,
-                        help="Measured requests per phase above concurrency 1.")
-    parser.add_argument("--max-phase-s", type=float, default=8.0, help="Time limit of one phase.")
-    parser.add_argument("--pin", choices=("auto", "yes", "no"), default="auto",
-                        help="Pin the gateways to a CPU of their own (auto: only if the machine is idle).")
+    add_load_arguments(parser, rounds=3, rounds_help="Alternating pool-1/pool-8 rounds.", stream="no",
+                       concurrent_requests=3000, max_phase_s=8.0)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
-    options = Options(
-        rounds=args.rounds,
-        scenarios=[Scenario(stream, int(c)) for c in args.concurrency.split(",")
-                   for stream in {"both": (False, True), "yes": (True,), "no": (False,)}[args.stream]],
-        serial_requests=args.serial_requests,
-        concurrent_requests=args.concurrent_requests,
-        max_phase_s=args.max_phase_s,
-    )
+    options = load_options(args)
     where = placement(args.pin)
     facts: dict[str, Any] = {"machine": machine(), "placement": where.describe()}
     pin(where.client)
