@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -38,3 +41,24 @@ def serve(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def wait_for(
+    condition: Callable[[], bool], *, timeout_s: float = 60, interval_s: float = 0.1,
+    process: subprocess.Popen[bytes] | None = None, log: Path | None = None, what: str = "the condition",
+) -> None:
+    """Poll `condition` until it holds; an HTTP error counts as "not yet". Fails when time runs out or
+    `process` exits first, quoting the end of its `log`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.HTTPError:
+            pass
+        tail = f":\n{log.read_text()[-3000:]}" if log is not None and log.exists() else ""
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the process exited before {what}{tail}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout_s:.0f} s{tail}")
+        time.sleep(interval_s)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, wait_for
 
 STARTUP_TIMEOUT_S = 600  # the first run builds llama.cpp and assembles the models
 
@@ -93,14 +92,6 @@ def children(parent: int) -> list[int]:
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llmaas serve exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready?all=true", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"llmaas serve not ready in time:\n{log_path.read_text()[-3000:]}")
+    wait_for(lambda: httpx.get(f"{url}/ready?all=true", timeout=2).status_code == 200,
+             timeout_s=STARTUP_TIMEOUT_S, interval_s=0.5, process=process, log=log_path,
+             what="llmaas serve ready")

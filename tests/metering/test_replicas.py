@@ -34,7 +34,7 @@ from llmaas.metering.reports import month_start
 from llmaas.storage.tables import UsageEventRow
 from tests.databases import KINDS, fresh_database
 from tests.fakes import FakeEngine
-from tests.servers import free_port, serve
+from tests.servers import free_port, serve, wait_for
 
 MODEL = "chat-model"
 HI = [{"role": "user", "content": "Hi"}]
@@ -126,17 +126,9 @@ def start_gateway(catalog: Path, env: dict[str, str], log: Path) -> Gateway:
 
 
 def wait_ready(gateway: Gateway) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if gateway.process.poll() is not None:
-            raise RuntimeError(f"llmaas serve exited early:\n{gateway.log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{gateway.url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"llmaas serve not ready in time:\n{gateway.log.read_text()[-3000:]}")
+    wait_for(lambda: httpx.get(f"{gateway.url}/ready", timeout=2).status_code == 200,
+             timeout_s=STARTUP_TIMEOUT_S, interval_s=0.2, process=gateway.process, log=gateway.log,
+             what="llmaas serve ready")
 
 
 @contextmanager

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from sqlalchemy import Engine
 from llmaas.auth import KeyService
 from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
-from tests.servers import free_port, serve
+from tests.servers import free_port, serve, wait_for
 
 
 def test_sigterm_during_load_fails_no_request(tmp_path: Path) -> None:
@@ -38,15 +37,8 @@ def test_sigterm_during_load_fails_no_request(tmp_path: Path) -> None:
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline and process.poll() is None, "serve did not start"
-                time.sleep(0.1)
+            wait_for(lambda: httpx.get(f"{url}/ready").status_code == 200, process=process,
+                     what="serve ready")
 
             async def load() -> list[int]:
                 async with httpx.AsyncClient(timeout=30) as client:

@@ -20,7 +20,7 @@ from llmaas.routing.breaker import CircuitBreaker
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
-from tests.servers import free_port, serve
+from tests.servers import free_port, serve, wait_for
 
 HI = [{"role": "user", "content": "Hi"}]
 
@@ -58,7 +58,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         app = create_app(settings, catalog=catalog, database=database)
         with serve(app) as url:
             fleet = Fleet(url, secret, a, b, app.state.router)
-            wait_until(lambda: fleet.router.pools["pair"].targets[1].healthy)
+            wait_for(lambda: fleet.router.pools["pair"].targets[1].healthy, timeout_s=5, interval_s=0.05)
             yield fleet
 
 
@@ -70,13 +70,6 @@ def reset(fleet: Fleet) -> None:
     for pool in fleet.router.pools.values():
         for target in pool.targets:
             target.breaker = CircuitBreaker()
-
-
-def wait_until(condition: object, timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_a_5xx_before_the_first_byte_is_retried_on_the_other_upstream(fleet: Fleet) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ from llmaas.catalog import load_catalog
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
-from tests.servers import free_port, serve
+from tests.servers import free_port, serve, wait_for
 
 
 def entry(model_id: str, upstream: str, extra: str = "") -> str:
@@ -64,29 +63,19 @@ def test_models_reload_signals_the_running_server(tmp_path: Path) -> None:
              "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"
-            wait(lambda: httpx.get(f"{url}/health").status_code == 200, server)
+            wait_for(lambda: httpx.get(f"{url}/health").status_code == 200, process=server)
             path.write_text(entry("first", upstream) + entry("second", upstream))
             cli = subprocess.run([sys.executable, "-m", "llmaas", "models", "reload"], env=env,
                                  capture_output=True, text=True, check=False)
             assert cli.returncode == 0, cli.stderr
             admin = {"Authorization": "Bearer t"}
-            wait(lambda: len(httpx.get(f"{url}/admin/api/tiers", headers=admin).json()) > 0, server)
+            wait_for(lambda: len(httpx.get(f"{url}/admin/api/tiers", headers=admin).json()) > 0,
+                     process=server)
             key = httpx.post(f"{url}/admin/api/keys", headers=admin, json={"name": "k"}).json()["secret"]
-            wait(lambda: len(httpx.get(f"{url}/v1/models",
-                                       headers={"Authorization": f"Bearer {key}"}).json()["data"]) == 2,
-                 server)
+            wait_for(lambda: len(httpx.get(f"{url}/v1/models",
+                                           headers={"Authorization": f"Bearer {key}"}).json()["data"]) == 2,
+                     process=server, what="the reloaded catalog")
         finally:
             server.terminate()
             server.wait(30)
 
-
-def wait(condition: object, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if condition():  # type: ignore[operator]
-                return
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
