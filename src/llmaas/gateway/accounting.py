@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -61,7 +62,8 @@ class Accounting:
         self.meter = meter
         self.ledger = ledger
         self._database = database
-        self._seeded: set[tuple[str, str, str]] = set()
+        # One ledger query per budget and replica: concurrent first requests await the same one.
+        self._seeds: dict[tuple[str, str, str], asyncio.Future[None]] = {}
 
     async def admit(
         self, caller: Caller, entry: ModelEntry, endpoint: str, *, model_requested: str,
@@ -140,11 +142,19 @@ class Accounting:
         return budgets
 
     async def _seed(self, key: ApiKey, budgets: list[Budget], *, again: bool = False) -> None:
-        """The first time this replica meets a budget, start it from what the ledger says was spent."""
+        """The first time this replica meets a budget, start it from what the ledger says was spent;
+        `again` seeds a budget once more (its counter was lost), unless a seed is under way."""
         for budget in budgets:
             identity = (budget.scope, budget.kind, budget.period)
-            if identity in self._seeded and not again:
-                continue
+            seeding = self._seeds.get(identity)
+            if seeding is None or (again and seeding.done()):
+                seeding = self._seeds[identity] = asyncio.ensure_future(self._seed_one(key, budget))
+            # Shielded: a client leaving must not cancel the seed other requests are waiting for.
+            await asyncio.shield(seeding)
+
+    async def _seed_one(self, key: ApiKey, budget: Budget) -> None:
+        identity = (budget.scope, budget.kind, budget.period)
+        try:
             since = None if budget.period == "all" else month_start()
             if budget.kind == "key_budget":
                 spent = await run_in_threadpool(spent_nano, self._database, since=since, key_id=key.id)
@@ -152,4 +162,6 @@ class Accounting:
                 spent = await run_in_threadpool(
                     spent_nano, self._database, since=since, tenant_id=key.tenant_id)
             await self.meter.seed_spent(budget, spent)
-            self._seeded.add(identity)
+        except BaseException:
+            self._seeds.pop(identity, None)  # the next request tries again
+            raise
