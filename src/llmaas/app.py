@@ -20,7 +20,8 @@ from llmaas.api.admin import tenancy as admin_tenancy
 from llmaas.api.admin import usage as admin_usage
 from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
-from llmaas.api.openai import audio, chat, completions, embeddings, models, rerank, usage
+from llmaas.api.openai import audio, models, usage
+from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, Upstream
 from llmaas.gateway import Gateway
@@ -108,10 +109,12 @@ def create_app(
     app.state.database = database
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     install_error_handlers(app)
-    # Routes are matched in this order: the busiest first.
-    for module in (chat, embeddings, completions, rerank, audio, models, usage, system, admin_tenancy,
-                   admin_usage, admin_catalog):
+    # Chat, completions, embeddings and rerank are answered by OpenAIEndpoints, before FastAPI.
+    for module in (audio, models, usage, system, admin_tenancy, admin_usage, admin_catalog):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.openapi = documented(app)  # type: ignore[method-assign]
+    app.add_middleware(OpenAIEndpoints)
+    # Added last, so outermost: it sees every request, the fast endpoints included.
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_request_bytes)
     return app

@@ -19,22 +19,26 @@ async def get_gateway(request: Request) -> Gateway:
     return gateway
 
 
-async def get_api_key(request: Request) -> ApiKey:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+async def authenticate(keys: KeyService, authorization: str | None) -> ApiKey:
+    """The key an `Authorization: Bearer ...` header names; the database only on a cache miss."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
         raise AuthenticationFailed(
             "You didn't provide an API key. Provide it in the Authorization header as "
             "'Bearer YOUR_KEY'.",
             code="missing_api_key",
         )
-    keys: KeyService = request.app.state.keys
-    secret = secret.strip()
     hit, key = keys.cached(secret)
     if not hit:
         key = await run_in_threadpool(keys.authenticate, secret)  # reads the database
     if key is None:
         raise AuthenticationFailed("Incorrect API key provided.")
+    return key
+
+
+async def get_api_key(request: Request) -> ApiKey:
+    key = await authenticate(request.app.state.keys, request.headers.get("authorization"))
     request.state.key_prefix = key.prefix
     return key
 

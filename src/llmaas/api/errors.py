@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -32,8 +34,7 @@ def error_response(
     return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
 
 
-async def _platform_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LlmaasError)
+def platform_error(exc: LlmaasError) -> Response:
     headers = {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
@@ -48,9 +49,9 @@ async def _platform_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0]
+def validation_error(errors: Sequence[Any]) -> Response:
+    """pydantic's errors for a request body (FastAPI's locations start with "body", pydantic's not)."""
+    first = errors[0]
     location = [str(part) for part in first.get("loc", ()) if part != "body"]
     # pydantic names union members in the location ("str", "list[str]"); clients want the field.
     param = ".".join(part for part in location if not _is_type_name(part)) or None
@@ -69,8 +70,7 @@ def _is_type_name(part: str) -> bool:
     return part in {"str", "int", "float", "bool"} or "[" in part or part.endswith("Part")
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def http_error(exc: HTTPException) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
     return error_response(
         exc.status_code,
@@ -81,10 +81,29 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(_request: Request, exc: Exception) -> Response:
+def unexpected_error(exc: Exception) -> Response:
     # The one catch-all: log the failure's type and place, never the request's content.
     log.error("unhandled %s", type(exc).__name__, exc_info=exc)
     return error_response(500, "The server had an error processing your request.", type="server_error")
+
+
+async def _platform_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LlmaasError)
+    return platform_error(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return validation_error(exc.errors())
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return http_error(exc)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    return unexpected_error(exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

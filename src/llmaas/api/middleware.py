@@ -7,7 +7,6 @@ import re
 import time
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +34,7 @@ class RequestContext:
         request_id = given if given and _SAFE_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        request_id_bytes = request_id.encode()
         status = 500
 
         declared = _header(scope, b"content-length")
@@ -61,7 +61,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id_bytes)]
             await send(message)
 
         try:
@@ -71,7 +71,7 @@ class RequestContext:
             if not path.startswith(_UNMETERED):
                 model = state.get("model") or "-"
                 route = scope.get("route")
-                endpoint = route.path if route is not None else "unmatched"
+                endpoint = state.get("endpoint") or (route.path if route is not None else "unmatched")
                 elapsed = time.perf_counter() - started
                 self.metrics.observe_request(endpoint, model, status, elapsed)
                 log_request(

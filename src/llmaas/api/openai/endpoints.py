@@ -1,0 +1,151 @@
+"""The OpenAI JSON endpoints (chat, completions, embeddings, rerank) served as plain ASGI.
+
+They are the platform's hot path. Under FastAPI, routing, dependency injection and body parsing
+were about a third of the gateway's CPU per request (docs/benchmarks.md), so these bypass it: one
+dictionary lookup finds the endpoint, the wire models validate the body, and the functions FastAPI's
+handlers use authenticate and shape the errors. FastAPI serves every other route, and documents these
+from `ENDPOINTS` (`documented`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from llmaas.api.deps import authenticate
+from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
+from llmaas.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    RerankRequest,
+    WireModel,
+)
+from llmaas.api.openai.responses import render
+from llmaas.errors import InvalidRequest, LlmaasError
+from llmaas.gateway import Gateway
+from llmaas.gateway.accounting import Caller
+from llmaas.gateway.pipeline import Reply
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    operation: str  # its OpenAPI operationId
+    summary: str
+    body: type[WireModel]
+    handle: Callable[[Gateway, Any, Caller], Awaitable[Reply]]
+
+
+ENDPOINTS = {endpoint.path: endpoint for endpoint in (
+    Endpoint("/v1/chat/completions", "createChatCompletion", "Create a chat completion",
+             ChatCompletionRequest, Gateway.chat),
+    Endpoint("/v1/completions", "createCompletion", "Create a text completion",
+             CompletionRequest, Gateway.completions),
+    Endpoint("/v1/embeddings", "createEmbedding", "Create embeddings",
+             EmbeddingRequest, Gateway.embeddings),
+    Endpoint("/v1/rerank", "rerank", "Rerank documents by relevance to a query",
+             RerankRequest, Gateway.rerank),
+)}
+
+
+class OpenAIEndpoints:
+    """ASGI middleware: requests for `ENDPOINTS` are answered here, all others go on to `app`.
+
+    It runs inside `RequestContext`, which has set the request id, limits the body and logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await _answer(endpoint, scope, receive)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        except LlmaasError as error:
+            response = platform_error(error)
+        except ValidationError as error:
+            response = validation_error(error.errors(include_input=False))
+        except HTTPException as error:
+            response = http_error(error)
+        except Exception as error:
+            response = unexpected_error(error)
+        await response(scope, receive, send)
+
+
+async def _answer(endpoint: Endpoint, scope: Scope, receive: Receive) -> Response:
+    if scope["method"] != "POST":
+        raise HTTPException(405, "Method Not Allowed", headers={"Allow": "POST"})
+    app = scope["app"]
+    state = scope["state"]
+    state["endpoint"] = endpoint.path
+    headers = dict(scope["headers"])
+    key = await authenticate(app.state.keys, _latin1(headers.get(b"authorization")))
+    state["key_prefix"] = key.prefix
+    body = await _read(receive)
+    if not _is_json(headers.get(b"content-type")):
+        raise InvalidRequest(
+            "The request body must be a JSON object (send Content-Type: application/json).")
+    request: Any = endpoint.body.model_validate_json(body)  # each wire model has `model`
+    state["model"] = request.model
+    gateway: Gateway = app.state.gateway
+    return render(await endpoint.handle(gateway, request, Caller(key=key, request_id=state["request_id"])))
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """As FastAPI decides: no Content-Type, or application/json or any application/*+json."""
+    if content_type is None:
+        return True
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def _latin1(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
+
+
+def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies."""
+
+    def route(endpoint: Endpoint) -> APIRoute:
+        async def operation(body: Any) -> None:  # described, never called: OpenAIEndpoints answers
+            raise NotImplementedError
+
+        operation.__annotations__ = {"body": endpoint.body, "return": None}
+        return APIRoute(endpoint.path, operation, methods=["POST"], summary=endpoint.summary,
+                        operation_id=endpoint.operation)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary,
+                routes=[*(route(endpoint) for endpoint in ENDPOINTS.values()), *app.routes],
+            )
+        return app.openapi_schema
+
+    return openapi
