@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from pydantic import ValidationError
+
 from llmaas.catalog import ModelEntry, Pricing, Upstream
 from llmaas.metering.pricing import Usage, billed_minutes, cost_nano, energy_wh
 
@@ -25,6 +27,21 @@ def test_token_prices_are_exact_in_nano_euros() -> None:
     # 1.8 EUR per million input tokens is 1,800 nano-euros per token; 8 EUR is 8,000.
     assert cost_nano(model, Usage(input_tokens=1000, output_tokens=500)) == 1000 * 1800 + 500 * 8000
     assert cost_nano(model, Usage()) == 0
+
+
+def test_fractions_of_a_nano_euro_round_half_up() -> None:
+    model = entry(input_per_million_tokens="0.0000015", output_per_million_tokens="0.000123456")
+    # 0.0015 nano-euros per input token; 0.123456 per output token.
+    assert cost_nano(model, Usage(input_tokens=333)) == 0  # 0.4995
+    assert cost_nano(model, Usage(input_tokens=334)) == 1  # 0.501
+    assert cost_nano(model, Usage(output_tokens=4)) == 0  # 0.493824
+    assert cost_nano(model, Usage(output_tokens=5)) == 1  # 0.61728
+    assert cost_nano(model, Usage(input_tokens=10**12, output_tokens=10**9)) == 1_500_000_000 + 123_456_000
+
+
+def test_prices_finer_than_a_nano_euro_are_refused() -> None:
+    with pytest.raises(ValidationError, match="input_per_million_tokens"):
+        Pricing(input_per_million_tokens=Decimal("0.0000000001"))
 
 
 def test_audio_and_documents() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -62,14 +63,21 @@ class Upstream(BaseModel):
 
 
 class Pricing(BaseModel):
-    """Prices in euros; every started audio minute is billed."""
+    """Prices in euros, to the nano-euro; every started audio minute is billed."""
 
     model_config = ConfigDict(extra="forbid")
 
-    input_per_million_tokens: Decimal = Field(Decimal(0), ge=0)
-    output_per_million_tokens: Decimal = Field(Decimal(0), ge=0)
-    per_audio_minute: Decimal = Field(Decimal(0), ge=0)
-    per_thousand_documents: Decimal = Field(Decimal(0), ge=0, description="Rerank.")
+    input_per_million_tokens: Decimal = Field(Decimal(0), ge=0, decimal_places=9)
+    output_per_million_tokens: Decimal = Field(Decimal(0), ge=0, decimal_places=9)
+    per_audio_minute: Decimal = Field(Decimal(0), ge=0, decimal_places=9)
+    per_thousand_documents: Decimal = Field(Decimal(0), ge=0, decimal_places=9, description="Rerank.")
+
+    @cached_property
+    def nano(self) -> tuple[int, int, int, int]:
+        """The four prices in whole nano-euros (exact: at most 9 decimals), for integer arithmetic."""
+        return tuple(int(price.scaleb(9)) for price in (  # type: ignore[return-value]
+            self.input_per_million_tokens, self.output_per_million_tokens, self.per_audio_minute,
+            self.per_thousand_documents))
 
 
 Status = Literal["preview", "active", "deprecated", "retired"]

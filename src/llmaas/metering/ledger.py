@@ -79,9 +79,10 @@ class Ledger:
                 raise
 
     def _write(self, batch: list[UsageRecord]) -> None:
-        with Session(self._engine) as session, session.begin():
-            # vars(), not asdict(): the records are flat, and asdict's deep copy showed in profiles.
-            session.execute(insert(UsageEventRow), [dict(vars(record)) for record in batch])
+        # Core, not the ORM: a third of the CPU per row. vars(), not asdict(): the records are flat,
+        # and asdict's deep copy showed in profiles.
+        with self._engine.begin() as connection:
+            connection.execute(insert(UsageEventRow), [dict(vars(record)) for record in batch])
 
     async def close(self) -> None:
         if self._task is not None:

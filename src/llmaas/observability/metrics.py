@@ -13,6 +13,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._token_children: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "llmaas_requests",
             "Requests answered, by endpoint, model and HTTP status.",
@@ -66,4 +67,8 @@ class Metrics:
         for kind in ("prompt_tokens", "completion_tokens"):
             value = usage.get(kind)
             if isinstance(value, int) and value > 0:
-                self.tokens.labels(model, kind.removesuffix("_tokens")).inc(value)
+                child = self._token_children.get((model, kind))
+                if child is None:
+                    child = self._token_children[model, kind] = self.tokens.labels(
+                        model, kind.removesuffix("_tokens"))
+                child.inc(value)
