@@ -3,7 +3,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from pydantic import ValidationError
 
 from llmaas.catalog import ModelEntry, Pricing, Upstream
