@@ -22,7 +22,8 @@ def test_every_command_has_help_with_a_description() -> None:
     runner = CliRunner()
     for command in (["serve"], ["setup"], ["keys", "create"], ["keys", "list"], ["keys", "revoke"],
                     ["keys", "rotate"], ["tenants", "create"], ["tenants", "list"], ["tiers", "list"],
-                    ["tiers", "set"], ["models", "list"], ["models", "reload"], ["usage"]):
+                    ["tiers", "set"], ["models", "list"], ["models", "reload"], ["models", "deprecate"],
+                    ["models", "override"], ["models", "alias"], ["usage"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output and len(result.output.splitlines()) > 4

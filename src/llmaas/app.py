@@ -18,6 +18,7 @@ from llmaas.api import system
 from llmaas.api.admin import catalog as admin_catalog
 from llmaas.api.admin import tenancy as admin_tenancy
 from llmaas.api.admin import usage as admin_usage
+from llmaas.api.admin.catalog_reload import watch_overrides
 from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
@@ -83,6 +84,7 @@ def create_app(
         tasks = [
             asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s)),
             asyncio.create_task(_roll_up_hourly(database, settings.usage_retention_days)),
+            asyncio.create_task(watch_overrides(app, interval_s=settings.catalog_poll_interval_s)),
         ]
         try:
             yield

@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from llmaas.api.admin.catalog import reload_catalog
+from llmaas.api.admin.catalog_reload import reload_catalog
 from llmaas.app import create_app
 from llmaas.catalog import Catalog, load_catalog
 from llmaas.catalog.catalog import CatalogError
+from llmaas.catalog.store import OverrideStore
 from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
 from llmaas.engines.supervisor import Supervisor
 from llmaas.routing import Router
@@ -35,9 +36,12 @@ def pid_file(settings: Settings) -> Path:
 
 
 def run(settings: Settings, console: Console) -> None:
-    catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
+    # The file, then the operator's overrides from the database on top (catalog/overrides.py).
+    catalog = OverrideStore(database).apply(
+        load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
+    )
     specs = []
     if settings.embedded:
         prepare(settings, catalog, console)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     catalog_file: Path | None = Field(
         None, description="Model catalog (TOML); defaults to the bundled embedded catalog."
     )
+    catalog_poll_interval_s: float = Field(
+        5.0, gt=0, description="How often each replica checks the database for new catalog overrides."
+    )
     deprecation_notice_months: int = Field(
         3, ge=0, description="Least notice between a model's deprecation and its retirement."
     )

@@ -11,7 +11,8 @@ import httpx
 
 from llmaas.app import create_app
 from llmaas.auth import KeyService
-from llmaas.catalog import load_catalog
+from llmaas.catalog import Catalog, ModelEntry, load_catalog
+from llmaas.routing import Router
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
@@ -79,3 +80,17 @@ def test_models_reload_signals_the_running_server(tmp_path: Path) -> None:
             server.terminate()
             server.wait(30)
 
+
+
+def test_a_changed_upstream_key_applies_and_the_target_keeps_its_state() -> None:
+    def catalog(api_key: str | None) -> Catalog:
+        return Catalog([ModelEntry.model_validate({
+            "id": "m", "family": "f", "owned_by": "o", "capabilities": ["chat"], "context_length": 8,
+            "license": "MIT", "upstreams": [{"url": "http://vllm:8000/v1", "api_key": api_key}]})])
+
+    router = Router.from_catalog(catalog("old-key"), {})
+    target = router.pools["m"].targets[0]
+    target.healthy = True
+    router.replace(Router.from_catalog(catalog("new-key"), {}).pools)
+    assert router.pools["m"].targets[0] is target and target.healthy
+    assert target.headers == {"Authorization": "Bearer new-key"}

@@ -23,7 +23,7 @@ class CatalogFile(BaseModel):
 
 
 class CatalogError(ValueError):
-    """The catalog file cannot be used; the message says where and why."""
+    """The catalog (its file, or the overrides on it) cannot be used; the message says where and why."""
 
 
 class Catalog:
@@ -32,6 +32,11 @@ class Catalog:
     ) -> None:
         self._models = {model.id: model for model in models}
         self.aliases = dict(aliases or {})
+        self.notice_months = notice_months
+        # A catalog with the database's overrides applied remembers the file's catalog it was built on
+        # and the overrides' revision, so a replica can re-apply newer overrides (catalog/overrides.py).
+        self.base: Catalog = self
+        self.revision: int | None = None
         if len(self._models) != len(models):
             raise CatalogError("the catalog lists a model id twice")
         for alias, target in self.aliases.items():

@@ -95,6 +95,9 @@ class ModelEntry(BaseModel):
     max_output_tokens: int | None = Field(None, gt=0)
     languages: list[str] = Field(default_factory=list)
     license: str
+    ip_indemnity: bool = Field(
+        False, description="Whether the licence carries an IP indemnity from the model's provider."
+    )
     dimensions: int | None = Field(None, description="Embedding size, for embedding models.")
     pricing: Pricing = Field(default_factory=Pricing)
     energy_kwh_per_million_tokens: float = Field(

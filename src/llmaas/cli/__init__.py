@@ -3,33 +3,28 @@
     llmaas serve                        set up and run the platform on 127.0.0.1:8000
     llmaas tenants create acme --tier standard
     llmaas keys create --tenant acme --name my-app    issue an API key (printed once, last line)
-    llmaas models list                  the catalog
+    llmaas models list                  the catalog, with the operator's overrides
+    llmaas models deprecate mistral-small --retires-at 2027-06-30 --successor mistral-medium
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from llmaas.catalog import lifecycle, load_catalog
-from llmaas.cli import keys, tenancy, usage
+from llmaas.catalog import load_catalog
+from llmaas.cli import keys, models, tenancy, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.settings import load_settings
 
 app = typer.Typer(help="llmaas: a sovereign LLM-as-a-Service platform.", no_args_is_help=True)
-models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
 app.add_typer(keys.app, name="keys")
 app.add_typer(tenancy.tenants_app, name="tenants")
 app.add_typer(tenancy.tiers_app, name="tiers")
-app.add_typer(models_app, name="models")
+app.add_typer(models.app, name="models")
 app.command("usage")(usage.usage)
 
 
@@ -66,42 +61,3 @@ def setup(config: ConfigOption = None) -> None:
     settings = load_settings(config)
     prepare(settings, load_catalog(settings.catalog_file), console)
     console.print("[green]Engines and models are ready.[/green]")
-
-
-@models_app.command("list")
-def models_list(config: ConfigOption = None) -> None:
-    """Show the catalog: capabilities, context, licence, lifecycle dates and how each model is served."""
-    settings = load_settings(config)
-    catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    today = datetime.now(UTC).date()
-    table = Table("id", "capabilities", "context", "license", "status", "retires", "successor", "served by")
-    for entry in catalog:
-        served = f"embedded {entry.engine.kind}" if entry.engine else ", ".join(
-            upstream.url for upstream in entry.upstreams
-        )
-        state = lifecycle.status(entry, today)
-        colour = {"deprecated": "yellow", "retired": "red"}.get(state, "green")
-        table.add_row(entry.id, ", ".join(entry.capabilities), str(entry.context_length), entry.license,
-                      f"[{colour}]{state}[/{colour}]", str(entry.retires_at or ""), entry.successor or "",
-                      served)
-    Console().print(table)
-    for alias, target in sorted(catalog.aliases.items()):
-        Console().print(f"alias [bold]{alias}[/bold] → {target}")
-
-
-@models_app.command("reload")
-def models_reload(config: ConfigOption = None) -> None:
-    """Make the running `llmaas serve` read its catalog file again, without a restart (SIGHUP).
-
-    In-flight requests finish on the catalog they started with. An invalid file is refused and
-    logged by the server, which keeps the catalog it had.
-    """
-    from llmaas.server import pid_file
-
-    path = pid_file(load_settings(config))
-    try:
-        os.kill(int(path.read_text()), signal.SIGHUP)
-    except (OSError, ValueError):
-        console.print(f"[red]No running llmaas serve found ({path}).[/red]")
-        raise typer.Exit(1) from None
-    console.print("Asked the server to reload its catalog; its log says how it went.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,6 +30,16 @@ def database(config: Path | None) -> Engine:
     engine = create_database_engine(load_settings(config).resolved_database_url)
     migrate(engine)
     return engine
+
+
+@contextmanager
+def opened_database(config: Path | None) -> Iterator[Engine]:
+    """The database for one command; its connections are closed when the command is done."""
+    engine = database(config)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def fail(error: LlmaasError | ValueError) -> typer.Exit:

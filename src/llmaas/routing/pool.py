@@ -104,7 +104,13 @@ class Router:
         and in-flight count; requests already routed keep the pool they had, so none fails."""
         known = {(t.base_url, t.model): t for pool in self.pools.values() for t in pool.targets}
         for pool in pools.values():
-            pool.targets = [known.get((t.base_url, t.model), t) for t in pool.targets]
+            kept = []
+            for target in pool.targets:
+                old = known.get((target.base_url, target.model))
+                if old is not None and old.api_key != target.api_key:
+                    old.api_key, old.headers = target.api_key, target.headers  # a new key applies at once
+                kept.append(old or target)
+            pool.targets = kept
         self.pools = pools
 
     def readiness(self) -> dict[str, bool]:

@@ -109,5 +109,37 @@ class UsageDailyRow(Base):
     energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class CatalogModelOverrideRow(Base):
+    """The operator's fields over one model of the catalog file (JSON, as written; never `id` or `engine`)."""
+
+    __tablename__ = "catalog_model_overrides"
+
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class CatalogAliasOverrideRow(Base):
+    """An alias set by the operator; a NULL model removes the catalog file's alias of that name."""
+
+    __tablename__ = "catalog_alias_overrides"
+
+    alias: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class CatalogRevisionRow(Base):
+    """One row, bumped by every override write: replicas poll it to notice a change cheaply."""
+
+    __tablename__ = "catalog_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}

@@ -1,34 +1,88 @@
-"""POST /admin/api/catalog/reload: read the catalog file again, without a restart."""
+"""/admin/api/catalog: the catalog as served, the operator's overrides on it, and reloads.
+
+A write validates the catalog it would make and refuses an invalid one (400, nothing written); it is
+applied to this replica at once and reaches the others by their poll (`catalog_poll_interval_s`).
+"""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from llmaas.api.admin.deps import AdminDep
-from llmaas.catalog import Catalog, load_catalog
+from llmaas.api.admin.catalog_reload import install_catalog, reload_catalog
+from llmaas.api.admin.deps import AdminDep, DatabaseDep
+from llmaas.api.admin.schemas import (
+    AliasUpdate,
+    CatalogAliasPublic,
+    CatalogModelPublic,
+    CatalogOverridePublic,
+    CatalogPublic,
+)
+from llmaas.catalog import Catalog, lifecycle
 from llmaas.catalog.catalog import CatalogError
+from llmaas.catalog.overrides import OverrideError, Overrides
+from llmaas.catalog.store import OverrideStore
 from llmaas.errors import InvalidRequest
-from llmaas.routing import Router
-from llmaas.settings import Settings
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin/api", tags=["admin"])
 
+MASK = "********"
 
-def reload_catalog(app: FastAPI) -> Catalog:
-    """Read the catalog file again and swap it in without a restart (also on SIGHUP). An invalid
-    file raises CatalogError and changes nothing. Embedded engines need a restart to change."""
-    settings: Settings = app.state.settings
-    catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    fresh = Router.from_catalog(catalog, app.state.embedded_upstreams,
-                                max_in_flight=settings.max_in_flight_per_model)
-    app.state.router.replace(fresh.pools)
-    app.state.gateway.catalog = catalog
-    log.info("catalog reloaded: %d models", len(catalog))
-    return catalog
+
+def masked(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields with every upstream's api_key hidden: secrets are never shown back."""
+    upstreams = fields.get("upstreams")
+    if not isinstance(upstreams, list):
+        return fields
+    return {**fields, "upstreams": [
+        {**upstream, "api_key": MASK} if isinstance(upstream, dict) and upstream.get("api_key") else upstream
+        for upstream in upstreams
+    ]}
+
+
+def model_public(catalog: Catalog, overrides: Overrides, model_id: str) -> CatalogModelPublic:
+    entry = catalog.get(model_id)
+    override = overrides.models.get(model_id)
+    return CatalogModelPublic(
+        id=entry.id, lifecycle_status=lifecycle.status(entry, datetime.now(UTC).date()),
+        overridden=sorted(override.fields) if override else [],
+        override=CatalogOverridePublic(fields=masked(override.fields), updated_at=override.updated_at,
+                                       updated_by=override.updated_by) if override else None,
+        entry=masked(entry.model_dump(mode="json")),
+    )
+
+
+def aliases_public(catalog: Catalog, overrides: Overrides) -> list[CatalogAliasPublic]:
+    listed = [CatalogAliasPublic(alias=alias, model=target, source="file")
+              for alias, target in catalog.aliases.items() if alias not in overrides.aliases]
+    listed += [CatalogAliasPublic(alias=o.alias, model=o.model_id, source="override",
+                                  updated_at=o.updated_at, updated_by=o.updated_by)
+               for o in overrides.aliases.values()]
+    return sorted(listed, key=lambda alias: alias.alias)
+
+
+def _actor(request: Request) -> str:
+    # The admin token names no person; the client's address is what the audit log can say.
+    return f"admin-api@{request.client.host if request.client else 'unknown'}"
+
+
+async def _write(
+    request: Request, what: str, write: Callable[[OverrideStore, Catalog], Catalog]
+) -> Overrides:
+    """Run a write on the database, swap the catalog it made in here, and return the overrides now stored."""
+    store = OverrideStore(request.app.state.database)
+    try:
+        catalog = await run_in_threadpool(write, store, request.app.state.gateway.catalog)
+    except OverrideError as error:
+        raise InvalidRequest(f"The {what} was not saved: {error}", param=error.field) from None
+    except CatalogError as error:
+        raise InvalidRequest(f"The {what} was not saved: {error}") from None
+    install_catalog(request.app, catalog)
+    return await run_in_threadpool(store.load)
 
 
 @router.post("/catalog/reload")
@@ -37,4 +91,58 @@ async def reload(_: AdminDep, request: Request) -> dict[str, object]:
         catalog = await run_in_threadpool(reload_catalog, request.app)
     except CatalogError as error:
         raise InvalidRequest(f"The catalog was not reloaded: {error}") from None
-    return {"models": [entry.id for entry in catalog], "aliases": catalog.aliases}
+    return {"models": [entry.id for entry in catalog], "aliases": catalog.aliases,
+            "revision": catalog.revision}
+
+
+@router.get("/catalog")
+async def get_catalog(_: AdminDep, request: Request, database: DatabaseDep) -> CatalogPublic:
+    """The catalog this replica serves, each model's lifecycle status today and what overrides set."""
+    catalog: Catalog = request.app.state.gateway.catalog
+    overrides = await run_in_threadpool(OverrideStore(database).load)
+    return CatalogPublic(revision=catalog.revision,
+                         models=[model_public(catalog, overrides, entry.id) for entry in catalog],
+                         aliases=aliases_public(catalog, overrides))
+
+
+@router.put("/catalog/models/{model_id:path}/override")
+async def put_override(
+    model_id: str, body: dict[str, Any], _: AdminDep, request: Request
+) -> CatalogModelPublic:
+    """Replace the model's override with the fields sent (any field but `id` and `engine`)."""
+    overrides = await _write(request, "override", lambda store, base: store.set_model(
+        model_id, body, base=base, actor=_actor(request)))
+    return model_public(request.app.state.gateway.catalog, overrides, model_id)
+
+
+@router.patch("/catalog/models/{model_id:path}/override")
+async def patch_override(
+    model_id: str, body: dict[str, Any], _: AdminDep, request: Request
+) -> CatalogModelPublic:
+    """Add the fields sent to the model's override; fields not sent keep their overridden value."""
+    overrides = await _write(request, "override", lambda store, base: store.set_model(
+        model_id, body, base=base, actor=_actor(request), merge=True))
+    return model_public(request.app.state.gateway.catalog, overrides, model_id)
+
+
+@router.delete("/catalog/models/{model_id:path}/override")
+async def delete_override(model_id: str, _: AdminDep, request: Request) -> CatalogModelPublic:
+    """Drop the model's override: the catalog file's entry applies again."""
+    overrides = await _write(request, "override", lambda store, base: store.clear_model(
+        model_id, base=base, actor=_actor(request)))
+    return model_public(request.app.state.gateway.catalog, overrides, model_id)
+
+
+@router.put("/catalog/aliases/{alias:path}")
+async def put_alias(alias: str, body: AliasUpdate, _: AdminDep, request: Request) -> CatalogAliasPublic:
+    """Point an alias at a model, adding it or overriding the file's."""
+    overrides = await _write(request, "alias", lambda store, base: store.set_alias(
+        alias, body.model, base=base, actor=_actor(request)))
+    return next(a for a in aliases_public(request.app.state.gateway.catalog, overrides) if a.alias == alias)
+
+
+@router.delete("/catalog/aliases/{alias:path}", status_code=204)
+async def delete_alias(alias: str, _: AdminDep, request: Request) -> None:
+    """Remove an alias: one set by an override is dropped, one from the file is masked."""
+    await _write(request, "alias", lambda store, base: store.remove_alias(
+        alias, base=base, actor=_actor(request)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -100,3 +100,35 @@ class UsageReport(Strict):
     group_by: str
     data: list[UsageGroup]
     total_cost_eur: Euros
+
+
+class CatalogOverridePublic(Strict):
+    fields: dict[str, Any] = Field(description="The overridden fields as stored; upstream keys masked.")
+    updated_at: datetime
+    updated_by: str
+
+
+class CatalogModelPublic(Strict):
+    id: str
+    lifecycle_status: str = Field(description="The status today: dates move a model on by themselves.")
+    overridden: list[str] = Field(description="Fields the operator's override sets over the file.")
+    override: CatalogOverridePublic | None
+    entry: dict[str, Any] = Field(description="The entry as served, file and override merged; keys masked.")
+
+
+class CatalogAliasPublic(Strict):
+    alias: str
+    model: str | None = Field(description="The model it points to; null where an override removed it.")
+    source: Literal["file", "override"]
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+class CatalogPublic(Strict):
+    revision: int | None = Field(description="The overrides' revision this replica serves.")
+    models: list[CatalogModelPublic]
+    aliases: list[CatalogAliasPublic]
+
+
+class AliasUpdate(Strict):
+    model: str = Field(min_length=1, max_length=200, description="The model id the alias points to.")

@@ -33,6 +33,7 @@ def model_object(entry: ModelEntry, *, ready: bool, aliases: list[str]) -> dict[
         "dimensions": entry.dimensions,
         "languages": entry.languages,
         "license": entry.license,
+        "ip_indemnity": entry.ip_indemnity,
         "pricing": {name: float(value) for name, value in entry.pricing.model_dump().items() if value},
         "status": lifecycle.status(entry, today),
         "deprecated_at": entry.deprecated_at.isoformat() if entry.deprecated_at else None,
