@@ -103,6 +103,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # No OpenTelemetry export from the platform: nothing leaves the operator's machines unasked,
+        # and the per-request check for a configured provider showed in profiles.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -31,7 +31,6 @@ class UpstreamClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
             timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=5),
-            json_serialize=lambda value: orjson.dumps(value).decode(),
             skip_auto_headers=("User-Agent",),
         )
 
@@ -95,11 +94,13 @@ class UpstreamClient:
     ) -> aiohttp.ClientResponse:
         for attempt in (1, 2):
             try:
+                if json is not None:  # serialised here, once: aiohttp's JSON payload costs more
+                    return await self._session.post(
+                        target.base_url + path, data=orjson.dumps(json(target)),
+                        headers={**target.headers, "Content-Type": "application/json"},
+                    )
                 return await self._session.post(
-                    target.base_url + path,
-                    json=json(target) if json else None,
-                    data=data(target) if data else None,
-                    headers=target.headers,
+                    target.base_url + path, data=data(target) if data else None, headers=target.headers
                 )
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
                 # A pooled keep-alive connection the engine had already closed (llama-server closes
