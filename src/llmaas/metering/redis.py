@@ -4,7 +4,8 @@ Atomicity: Redis runs one script at a time, and nothing else between its command
 script that reads every bucket and budget, refuses before writing anything, or else writes all the
 charges and reservations; settle, release and seeding are one script each. So two replicas cannot
 both pass a check that only one of them fits, and a refusal changes no counter. Every key a script
-touches is passed in KEYS (EVALSHA; redis-py loads a script again after a Redis restart).
+touches is passed in KEYS (EVALSHA; a script is loaded again after a Redis restart). Scripts
+called in the same event-loop turn travel in one pipeline (pipelining.py).
 
 Keys, with ids and numbers only:
     {prefix}rate:{scope}:{limit}                   GCRA TAT in ms; expires when the bucket is full
@@ -43,6 +44,7 @@ from llmaas.metering.meter import (
     period_end_ms,
     refunds,
 )
+from llmaas.metering.pipelining import Pipeliner
 
 _UNREACHABLE = "Limits and budgets cannot be checked right now; retry shortly."
 
@@ -177,6 +179,7 @@ class RedisMeter:
         self._admit = client.register_script(_ADMIT)
         self._settle = client.register_script(_SETTLE)
         self._seed = client.register_script(_SEED)
+        self._scripts = Pipeliner(client)
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 64, **options: Any) -> RedisMeter:
@@ -207,7 +210,7 @@ class RedisMeter:
         args.append(1 if self._require_seeded else 0)
         keys = [self._rate_key(c.scope, c.limit_name) for c in held] + self._budget_keys(admission.budgets)
         try:
-            reply = await self._admit(keys=keys, args=[_pack(args)])
+            reply = await self._scripts.run(self._admit, keys=keys, args=[_pack(args)])
         except RedisError as error:
             raise MeterUnavailable(_UNREACHABLE) from error
         if reply[0] == 0:  # the script picked the limit to report, as first_failure does
@@ -232,7 +235,8 @@ class RedisMeter:
         args += [_end(budget) for budget in reservation.budgets]
         keys = [self._rate_key(c.scope, c.limit_name) for c, _ in given_back]
         try:
-            await self._settle(keys=keys + self._budget_keys(reservation.budgets), args=[_pack(args)])
+            await self._scripts.run(self._settle, keys=keys + self._budget_keys(reservation.budgets),
+                                    args=[_pack(args)])
         except RedisError as error:
             raise MeterUnavailable("The reservation could not be settled.") from error
 
@@ -243,8 +247,8 @@ class RedisMeter:
         if spent_nano < 0:
             raise ValueError("spent_nano cannot be negative")
         try:
-            await self._seed(keys=self._budget_keys([budget]),
-                             args=[_pack([self._now(), spent_nano, _end(budget)])])
+            await self._scripts.run(self._seed, keys=self._budget_keys([budget]),
+                                    args=[_pack([self._now(), spent_nano, _end(budget)])])
         except RedisError as error:
             raise MeterUnavailable(_UNREACHABLE) from error
 

@@ -1,0 +1,102 @@
+"""Redis scripts called together share one pipeline; each caller still gets its own reply or error."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from llmaas.metering.pipelining import Pipeliner
+from tests.servers import free_port
+
+ECHO = "return {KEYS[1], ARGV[1]}"
+FAIL_ON_NEGATIVE = "if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative') end return ARGV[1]"
+
+
+class CountingPipeliner(Pipeliner):
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        super().__init__(client)
+        self.round_trips: list[int] = []
+
+    async def _execute(self, calls: list[Any]) -> list[Any]:
+        self.round_trips.append(len(calls))
+        return await super()._execute(calls)
+
+
+def test_calls_from_one_turn_share_one_round_trip_and_keep_their_replies(redis_url: str) -> None:
+    async def main() -> None:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            scripts = CountingPipeliner(client)
+            echo: AsyncScript = client.register_script(ECHO)
+            await client.script_load(ECHO)
+            replies = await asyncio.gather(*(scripts.run(echo, keys=[f"k{i}"], args=[i]) for i in range(50)))
+            assert replies == [[f"k{i}".encode(), str(i).encode()] for i in range(50)]
+            assert scripts.round_trips == [50]
+            assert await scripts.run(echo, keys=["alone"], args=["x"]) == [b"alone", b"x"]
+            assert scripts.round_trips == [50, 1]
+
+    asyncio.run(main())
+
+
+def test_one_refused_call_fails_only_its_caller(redis_url: str) -> None:
+    async def main() -> None:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            scripts = Pipeliner(client)
+            script: AsyncScript = client.register_script(FAIL_ON_NEGATIVE)
+            await client.script_load(FAIL_ON_NEGATIVE)
+            results = await asyncio.gather(*(scripts.run(script, keys=[], args=[n]) for n in (1, -1, 2)),
+                                           return_exceptions=True)
+            assert results[0] == b"1" and results[2] == b"2"
+            assert isinstance(results[1], ResponseError) and "negative" in str(results[1])
+
+    asyncio.run(main())
+
+
+def test_scripts_lost_by_a_restart_are_loaded_again_for_the_whole_batch(redis_url: str) -> None:
+    async def main() -> None:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            scripts = CountingPipeliner(client)
+            echo: AsyncScript = client.register_script(ECHO)
+            await client.script_flush()  # as after a Redis restart
+            replies = await asyncio.gather(*(scripts.run(echo, keys=["k"], args=[i]) for i in range(5)))
+            assert replies == [[b"k", str(i).encode()] for i in range(5)]
+            assert scripts.round_trips == [5, 5], "one try, then one retry after loading the script"
+
+    asyncio.run(main())
+
+
+def test_an_unreachable_redis_fails_every_caller_with_a_redis_error() -> None:
+    async def main() -> None:
+        client = redis.asyncio.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))  # fail at once
+        scripts = Pipeliner(client)
+        echo: AsyncScript = client.register_script(ECHO)
+        results = await asyncio.gather(*(scripts.run(echo, keys=["k"], args=[i]) for i in range(3)),
+                                       return_exceptions=True)
+        assert all(isinstance(result, RedisConnectionError) for result in results), results
+        await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_caller_that_leaves_does_not_disturb_the_others(redis_url: str) -> None:
+    async def main() -> None:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            scripts = Pipeliner(client)
+            echo: AsyncScript = client.register_script(ECHO)
+            await client.script_load(ECHO)
+            leaving = asyncio.ensure_future(scripts.run(echo, keys=["gone"], args=[0]))
+            staying = asyncio.ensure_future(scripts.run(echo, keys=["here"], args=[1]))
+            await asyncio.sleep(0)  # both are queued
+            leaving.cancel()
+            assert await staying == [b"here", b"1"]
+            with pytest.raises(asyncio.CancelledError):
+                await leaving
+
+    asyncio.run(main())
