@@ -41,6 +41,7 @@ def test_calls_from_one_turn_share_one_round_trip_and_keep_their_replies(redis_u
             assert scripts.round_trips == [50]
             assert await scripts.run(echo, keys=["alone"], args=["x"]) == [b"alone", b"x"]
             assert scripts.round_trips == [50, 1]
+            await scripts.close()
 
     asyncio.run(main())
 
@@ -55,6 +56,7 @@ def test_one_refused_call_fails_only_its_caller(redis_url: str) -> None:
                                            return_exceptions=True)
             assert results[0] == b"1" and results[2] == b"2"
             assert isinstance(results[1], ResponseError) and "negative" in str(results[1])
+            await scripts.close()
 
     asyncio.run(main())
 
@@ -68,6 +70,7 @@ def test_scripts_lost_by_a_restart_are_loaded_again_for_the_whole_batch(redis_ur
             replies = await asyncio.gather(*(scripts.run(echo, keys=["k"], args=[i]) for i in range(5)))
             assert replies == [[b"k", str(i).encode()] for i in range(5)]
             assert scripts.round_trips == [5, 5], "one try, then one retry after loading the script"
+            await scripts.close()
 
     asyncio.run(main())
 
@@ -80,6 +83,7 @@ def test_an_unreachable_redis_fails_every_caller_with_a_redis_error() -> None:
         results = await asyncio.gather(*(scripts.run(echo, keys=["k"], args=[i]) for i in range(3)),
                                        return_exceptions=True)
         assert all(isinstance(result, RedisConnectionError) for result in results), results
+        await scripts.close()
         await client.aclose()
 
     asyncio.run(main())
@@ -98,5 +102,26 @@ def test_a_caller_that_leaves_does_not_disturb_the_others(redis_url: str) -> Non
             assert await staying == [b"here", b"1"]
             with pytest.raises(asyncio.CancelledError):
                 await leaving
+            await scripts.close()
+
+    asyncio.run(main())
+
+
+def test_a_lost_connection_fails_the_batch_in_flight_and_the_next_call_connects_again(redis_url: str) -> None:
+    async def main() -> None:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            scripts = Pipeliner(client)
+            echo: AsyncScript = client.register_script(ECHO)
+            await client.script_load(ECHO)
+            assert await scripts.run(echo, keys=["k"], args=[1]) == [b"k", b"1"]
+            async with redis.asyncio.Redis.from_url(redis_url) as admin:
+                own = await admin.client_id()
+                for connection in await admin.client_list():  # as when Redis restarts
+                    if int(connection["id"]) != own:
+                        await admin.client_kill_filter(_id=connection["id"])
+            with pytest.raises(RedisConnectionError):
+                await scripts.run(echo, keys=["k"], args=[2])
+            assert await scripts.run(echo, keys=["k"], args=[3]) == [b"k", b"3"]
+            await scripts.close()
 
     asyncio.run(main())

@@ -5,7 +5,7 @@ script that reads every bucket and budget, refuses before writing anything, or e
 charges and reservations; settle, release and seeding are one script each. So two replicas cannot
 both pass a check that only one of them fits, and a refusal changes no counter. Every key a script
 touches is passed in KEYS (EVALSHA; a script is loaded again after a Redis restart). Scripts
-called in the same event-loop turn travel in one pipeline (pipelining.py).
+travel pipelined on one connection of their own (pipelining.py).
 
 Keys, with ids and numbers only:
     {prefix}rate:{scope}:{limit}                   GCRA TAT in ms; expires when the bucket is full
@@ -257,6 +257,7 @@ class RedisMeter:
         return BudgetUsage(int(spent or 0), int(reserved or 0))
 
     async def close(self) -> None:
+        await self._scripts.close()
         await self._redis.aclose()
 
     def _now(self) -> str:
