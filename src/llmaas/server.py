@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from sqlalchemy import Engine
 
 from llmaas.api.admin.catalog_reload import reload_catalog
 from llmaas.app import create_app
@@ -36,12 +37,14 @@ def pid_file(settings: Settings) -> Path:
 
 
 def run(settings: Settings, console: Console) -> None:
+    """Serve until stopped. An unusable catalog raises CatalogError before anything is started."""
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
-    # The file, then the operator's overrides from the database on top (catalog/overrides.py).
-    catalog = OverrideStore(database).apply(
-        load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    )
+    try:
+        catalog = _served_catalog(settings, database)
+    except CatalogError:
+        database.dispose()
+        raise
     specs = []
     if settings.embedded:
         prepare(settings, catalog, console)
@@ -60,6 +63,15 @@ def run(settings: Settings, console: Console) -> None:
         log_level="warning",
     )
     uvloop.run(_serve(_Server(config, app), supervisor, app.state.router, catalog, console, settings))
+
+
+def _served_catalog(settings: Settings, database: Engine) -> Catalog:
+    """The file, then the operator's overrides from the database on top (catalog/overrides.py)."""
+    try:
+        file_catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
+    except OSError as error:  # a missing or unreadable file: as unusable as an invalid one
+        raise CatalogError(f"{settings.catalog_file}: {error.strerror or error}") from None
+    return OverrideStore(database).apply(file_catalog)
 
 
 class _Server(uvicorn.Server):

@@ -1,19 +1,26 @@
-"""The tenancy commands as an operator types them."""
+"""The tenancy, key and usage commands as an operator types them, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from llmaas.cli import app
+from llmaas.metering.ledger import Ledger, UsageRecord
+from llmaas.storage.tables import ApiKeyRow, TenantRow
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Engine) -> CliRunner:
     monkeypatch.setenv("LLMAAS_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMAAS_DATABASE_URL", database.url.render_as_string(hide_password=False))
     monkeypatch.setenv("COLUMNS", "200")
     return CliRunner()
 
@@ -70,23 +77,34 @@ def test_tiers_can_be_changed(run: CliRunner) -> None:
     assert "50.00 €" in custom and "100" in custom
 
 
-def test_usage_shows_the_ledger(run: CliRunner, tmp_path: Path) -> None:
-    import asyncio
-    from datetime import UTC, datetime
-
-    from llmaas.metering.ledger import Ledger, UsageRecord
-    from llmaas.storage.database import create_database_engine
-
+def record_usage(run: CliRunner, database: Engine) -> None:
+    """One chat request by acme's key `bot`, in the ledger."""
     assert run.invoke(app, ["tenants", "create", "acme", "--tier", "standard"]).exit_code == 0
     assert run.invoke(app, ["keys", "create", "--tenant", "acme", "--name", "bot"]).exit_code == 0
-    ledger = Ledger(create_database_engine(f"sqlite:///{tmp_path / 'llmaas.db'}"))
-    ledger.record(UsageRecord(created_at=datetime.now(UTC), request_id="r", tenant_id=2, key_id=1,
-                              endpoint="/v1/chat/completions", model_requested="m", model_served="m",
-                              status=200, input_tokens=1000, output_tokens=500, cost_nano=5_800_000))
+    with Session(database) as session:
+        tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == "acme"))
+        key_id = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.name == "bot"))
+    assert tenant_id is not None and key_id is not None
+    ledger = Ledger(database)
+    ledger.record(UsageRecord(created_at=datetime.now(UTC), request_id="r", tenant_id=tenant_id,
+                              key_id=key_id, endpoint="/v1/chat/completions", model_requested="m",
+                              model_served="m", status=200, input_tokens=1000, output_tokens=500,
+                              cost_nano=5_800_000))
     asyncio.run(ledger.flush())
+
+
+def test_usage_shows_the_ledger(run: CliRunner, database: Engine) -> None:
+    record_usage(run, database)
     table = run.invoke(app, ["usage", "--tenant", "acme"])
     assert table.exit_code == 0 and "1,000" in table.stdout and "0.01 €" in table.stdout
-    data = json.loads(run.invoke(app, ["usage", "--json", "--group-by", "day"]).stdout)
-    assert data[0]["output_tokens"] == 500 and data[0]["cost_eur"] == 0.0058
     assert run.invoke(app, ["usage", "--tenant", "ghost"]).exit_code == 1
     assert run.invoke(app, ["usage", "--group-by", "colour"]).exit_code != 0
+
+
+def test_usage_as_json(run: CliRunner, database: Engine) -> None:
+    record_usage(run, database)
+    result = run.invoke(app, ["usage", "--json", "--group-by", "day"])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    data = json.loads(result.stdout)
+    assert data[0]["output_tokens"] == 500 and data[0]["cost_eur"] == 0.0058

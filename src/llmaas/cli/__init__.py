@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from llmaas.catalog import load_catalog
+from llmaas.catalog.catalog import CatalogError
 from llmaas.cli import keys, models, tenancy, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.settings import load_settings
@@ -50,7 +52,11 @@ def serve(
         config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run(settings, console)
+    try:
+        run(settings, console)
+    except CatalogError as error:  # raised before any engine starts: say why, not where in the code
+        console.print(f"[red]Not started: {escape(str(error))}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -26,17 +26,16 @@ ConfigOption = Annotated[
 ]
 
 
-def database(config: Path | None) -> Engine:
-    engine = create_database_engine(load_settings(config).resolved_database_url)
-    migrate(engine)
-    return engine
-
-
 @contextmanager
 def opened_database(config: Path | None) -> Iterator[Engine]:
-    """The database for one command; its connections are closed when the command is done."""
-    engine = database(config)
+    """The migrated database for one command; its connections are closed when the command is done.
+
+        with opened_database(config) as engine:
+            tenants = TenantService(engine).list()
+    """
+    engine = create_database_engine(load_settings(config).resolved_database_url)
     try:
+        migrate(engine)
         yield engine
     finally:
         engine.dispose()

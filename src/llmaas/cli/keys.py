@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from llmaas.auth import KeyLimits, KeyService
-from llmaas.cli.common import ConfigOption, console, database, day, duration, euros, fail, out, when
+from llmaas.cli.common import ConfigOption, console, day, duration, euros, fail, opened_database, out, when
 from llmaas.errors import LlmaasError
 from llmaas.tenancy.money import format_eur
 from llmaas.tenancy.tenants import DEFAULT_TENANT
@@ -33,14 +33,15 @@ def create(
     """
     limits = KeyLimits(requests_per_minute=rpm, tokens_per_minute=tpm, monthly_budget_nano=euros(budget_eur))
     expires_at = day(expires)
-    try:
-        issued = KeyService(database(config)).create(
-            name=name, tenant=tenant, limits=limits,
-            allowed_models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
-            expires_at=None if expires_at is None else expires_at.replace(hour=23, minute=59, second=59),
-        )
-    except LlmaasError as error:
-        raise fail(error) from None
+    with opened_database(config) as engine:
+        try:
+            issued = KeyService(engine).create(
+                name=name, tenant=tenant, limits=limits,
+                allowed_models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                expires_at=None if expires_at is None else expires_at.replace(hour=23, minute=59, second=59),
+            )
+        except LlmaasError as error:
+            raise fail(error) from None
     console.print(f"Created key [bold]{issued.key.prefix}[/bold] ({issued.key.name}, tenant "
                   f"{issued.key.tenant}). Store it now: it cannot be shown again.")
     print(issued.secret)
@@ -57,7 +58,9 @@ def list_keys(
     table.add_column("own limits")
     table.add_column("state")
     table.add_column("key", no_wrap=True)  # the one column people copy
-    for key in KeyService(database(config)).list(tenant=tenant):
+    with opened_database(config) as engine:
+        keys = KeyService(engine).list(tenant=tenant)
+    for key in keys:
         limits = [f"{key.limits.requests_per_minute} rpm" if key.limits.requests_per_minute else "",
                   f"{key.limits.tokens_per_minute} tpm" if key.limits.tokens_per_minute else "",
                   f"{format_eur(key.limits.monthly_budget_nano)}/month"
@@ -79,7 +82,9 @@ def revoke(prefix: str, config: ConfigOption = None) -> None:
 
     Example: llmaas keys revoke sk-llmaas-AbCd1234
     """
-    if not KeyService(database(config)).revoke(prefix):
+    with opened_database(config) as engine:
+        revoked = KeyService(engine).revoke(prefix)
+    if not revoked:
         console.print(f"[red]No active key with prefix {prefix}.[/red]")
         raise typer.Exit(1)
     console.print(f"Revoked {prefix}.")
@@ -95,9 +100,10 @@ def rotate(
 
     Example: llmaas keys rotate sk-llmaas-AbCd1234 --grace 7d
     """
-    try:
-        issued = KeyService(database(config)).rotate(prefix, grace=duration(grace))
-    except LlmaasError as error:
-        raise fail(error) from None
+    with opened_database(config) as engine:
+        try:
+            issued = KeyService(engine).rotate(prefix, grace=duration(grace))
+        except LlmaasError as error:
+            raise fail(error) from None
     console.print(f"Rotated {prefix} to [bold]{issued.key.prefix}[/bold]; the old secret works for {grace}.")
     print(issued.secret)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from llmaas.cli.common import ConfigOption, console, database, euros, fail, out, when
+from llmaas.cli.common import ConfigOption, console, euros, fail, opened_database, out, when
 from llmaas.errors import LlmaasError
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import format_eur
@@ -27,12 +27,13 @@ def create_tenant(
 
     Example: llmaas tenants create acme --tier standard --prepaid-eur 500
     """
-    try:
-        tenant = TenantService(database(config)).create(
-            name=name, tier=tier, prepaid_credit_nano=euros(prepaid_eur)
-        )
-    except LlmaasError as error:
-        raise fail(error) from None
+    with opened_database(config) as engine:
+        try:
+            tenant = TenantService(engine).create(
+                name=name, tier=tier, prepaid_credit_nano=euros(prepaid_eur)
+            )
+        except LlmaasError as error:
+            raise fail(error) from None
     console.print(f"Created tenant [bold]{tenant.name}[/bold] on tier {tenant.tier}.")
 
 
@@ -40,7 +41,9 @@ def create_tenant(
 def list_tenants(config: ConfigOption = None) -> None:
     """List tenants with their tier and prepaid credit."""
     table = Table("name", "tier", "prepaid credit", "created")
-    for tenant in TenantService(database(config)).list():
+    with opened_database(config) as engine:
+        tenants = TenantService(engine).list()
+    for tenant in tenants:
         credit = format_eur(tenant.prepaid_credit_nano) if tenant.prepaid_credit_nano is not None else "-"
         table.add_row(tenant.name, tenant.tier, credit, when(tenant.created_at))
     out.print(table)
@@ -51,7 +54,9 @@ def list_tiers(config: ConfigOption = None) -> None:
     """List tiers with their monthly cap and throughput limits (empty = unlimited)."""
     table = Table("name", "monthly cap", "requests/min", "tokens/min", "output tokens/hour",
                   "output tokens/day", "description")
-    for tier in TierService(database(config)).list():
+    with opened_database(config) as engine:
+        tiers = TierService(engine).list()
+    for tier in tiers:
         table.add_row(tier.name, format_eur(tier.monthly_cap_nano),
                       *(f"{n:,}" if n is not None else "unlimited" for n in (
                           tier.requests_per_minute, tier.tokens_per_minute,
@@ -76,10 +81,11 @@ def set_tier(
     """
     changes = {"monthly_cap_nano": euros(cap_eur), "requests_per_minute": rpm, "tokens_per_minute": tpm,
                "output_tokens_per_hour": output_per_hour, "output_tokens_per_day": output_per_day}
-    try:
-        tier = TierService(database(config)).update(
-            name, **{field: value for field, value in changes.items() if value is not None}
-        )
-    except (LlmaasError, ValueError) as error:
-        raise fail(error) from None
+    with opened_database(config) as engine:
+        try:
+            tier = TierService(engine).update(
+                name, **{field: value for field, value in changes.items() if value is not None}
+            )
+        except (LlmaasError, ValueError) as error:
+            raise fail(error) from None
     console.print(f"Updated tier [bold]{tier.name}[/bold].")

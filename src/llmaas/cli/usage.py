@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from llmaas.cli.common import ConfigOption, database, day, fail, out
+from llmaas.cli.common import ConfigOption, day, fail, opened_database, out
 from llmaas.errors import NotFound
 from llmaas.metering.reports import GroupBy, month_start, report
 from llmaas.storage.tables import ApiKeyRow, TenantRow
@@ -30,17 +30,17 @@ def usage(
     """
     if group_by not in ("day", "model", "key"):
         raise typer.BadParameter("group-by takes day, model or key")
-    engine = database(config)
-    with Session(engine) as session:
-        tenant_id = None
-        if tenant is not None:
-            tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
-            if tenant_id is None:
-                raise fail(NotFound(f"No tenant named {tenant!r}."))
-        names = {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
-    start = day(since) or month_start()
-    groups = report(engine, group_by=group_by_value(group_by), since=start, tenant_id=tenant_id,
-                    key_names=names)
+    with opened_database(config) as engine:
+        with Session(engine) as session:
+            tenant_id = None
+            if tenant is not None:
+                tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
+                if tenant_id is None:
+                    raise fail(NotFound(f"No tenant named {tenant!r}."))
+            names = {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
+        start = day(since) or month_start()
+        groups = report(engine, group_by=group_by_value(group_by), since=start, tenant_id=tenant_id,
+                        key_names=names)
     if as_json:
         print(json.dumps([{**vars(g), "cost_eur": eur_number(g.cost_nano)} for g in groups]))
         return

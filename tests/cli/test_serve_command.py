@@ -1,0 +1,53 @@
+"""`llmaas serve` refuses an unusable catalog in one line, before it starts anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from llmaas.cli import app
+
+MODEL = ('[[models]]\nid = "{id}"\nfamily = "f"\nowned_by = "o"\nlicense = "MIT"\n{extra}'
+         'capabilities = ["chat"]\ncontext_length = 4096\nupstreams = [{{url = "http://vllm:8000/v1"}}]\n\n')
+
+
+@pytest.fixture
+def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: Engine) -> Path:
+    path = tmp_path / "catalog.toml"
+    monkeypatch.setenv("LLMAAS_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMAAS_CATALOG_FILE", str(path))
+    monkeypatch.setenv("LLMAAS_DATABASE_URL", database.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("COLUMNS", "80")  # the error stays one line however narrow the terminal
+    return path
+
+
+def refused(tmp_path: Path, *args: str) -> str:
+    result = CliRunner().invoke(app, ["serve", *args])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "llmaas.pid").exists()  # written once the engines are prepared
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Not started: "), result.output
+    return lines[0]
+
+
+def test_an_invalid_catalog_file_is_explained_in_one_line(catalog: Path, tmp_path: Path) -> None:
+    too_soon = "deprecated_at = 2026-12-01\nretires_at = 2026-12-15\n"  # 3 months' notice: 2027-03-01
+    catalog.write_text(MODEL.format(id="small", extra=too_soon))
+    message = refused(tmp_path)
+    assert "model 'small'" in message and "2027-03-01 at the earliest" in message
+
+
+def test_a_missing_catalog_file_is_named(catalog: Path, tmp_path: Path) -> None:
+    assert str(catalog) in refused(tmp_path, "--no-embedded")
+
+
+def test_a_stored_override_the_file_no_longer_fits_is_named(catalog: Path, tmp_path: Path) -> None:
+    catalog.write_text(MODEL.format(id="small", extra="") + MODEL.format(id="large", extra=""))
+    assert CliRunner().invoke(app, ["models", "alias", "fast", "large"]).exit_code == 0
+    catalog.write_text(MODEL.format(id="small", extra=""))  # the alias's model left the file
+    message = refused(tmp_path, "--no-embedded")
+    assert "overrides in the database" in message and "'large'" in message
