@@ -15,7 +15,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, delete, func, insert, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -119,10 +132,14 @@ class UsageRow:
 def _raw_by_day(*conditions: ColumnElement[bool]) -> Select[tuple[Any, ...]]:
     raw = UsageEventRow
     day = func.date(raw.created_at)
+
+    def whole(column: Any) -> Any:  # PostgreSQL sums BIGINTs as NUMERIC, which Python reads as Decimal
+        return cast(func.sum(column), BigInteger)
+
     return (
         select(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint, func.count(),
-               func.sum(raw.input_tokens), func.sum(raw.output_tokens), func.sum(raw.audio_seconds),
-               func.sum(raw.billed_minutes), func.sum(raw.documents), func.sum(raw.cost_nano),
+               whole(raw.input_tokens), whole(raw.output_tokens), func.sum(raw.audio_seconds),
+               whole(raw.billed_minutes), whole(raw.documents), whole(raw.cost_nano),
                func.sum(raw.energy_wh))
         .where(and_(true(), *conditions))
         .group_by(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint)
