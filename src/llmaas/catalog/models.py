@@ -60,6 +60,9 @@ class Upstream(BaseModel):
     url: str = Field(description="Base URL, up to and including /v1.")
     model: str | None = Field(None, description="The name the upstream knows; defaults to the id.")
     api_key: str | None = Field(None, description="Bearer token the upstream expects, if any.")
+    weight: float = Field(
+        1.0, gt=0, description="Its share of the model's traffic, relative to the model's other upstreams."
+    )
 
 
 class Pricing(BaseModel):

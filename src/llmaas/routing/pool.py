@@ -1,5 +1,5 @@
 """Upstream pools per model: active health checks, passive ejection through circuit breakers,
-least-outstanding choice, and a bound on requests in flight (backpressure)."""
+weighted least-outstanding choice, and a bound on requests in flight (backpressure)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ class UpstreamTarget:
     base_url: str  # up to and including /v1
     model: str  # the model name this upstream knows
     api_key: str | None = None
+    weight: float = 1.0  # its share of the model's traffic, relative to the pool's other upstreams
     healthy: bool = False
     outstanding: int = 0
+    credit: float = 0.0  # smooth weighted round robin: its turn comes when its credit is highest
     missed_probes: int = 0  # health probes in a row that timed out
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     headers: dict[str, str] = field(init=False)
@@ -52,7 +54,8 @@ class UpstreamPool:
         return sum(target.outstanding for target in self.targets)
 
     def candidates(self) -> Iterator[UpstreamTarget]:
-        """Usable targets, least outstanding requests first; each at most once per request.
+        """Usable targets, each at most once per request: the first by weight and load, then the
+        others for failover.
 
         Refuses at once when the model already has `max_in_flight` requests: a bounded queue, not an
         unbounded pile of waiting requests.
@@ -72,10 +75,29 @@ class UpstreamPool:
                         retry_after_s=2,
                     )
                 return
-            target = min(usable, key=lambda t: t.outstanding)
+            target = _next_turn(usable)
             tried.add(id(target))
             target.breaker.begin()
             yield target
+
+
+def _next_turn(usable: list[UpstreamTarget]) -> UpstreamTarget:
+    """Smooth weighted round robin (as nginx's) over weights divided by requests in flight + 1.
+
+    Idle upstreams share requests in proportion to their weights, one after the other rather than in
+    runs; an upstream with requests in flight gets fewer new ones (least outstanding requests, per unit
+    of weight), so a slow or overloaded engine is relieved without being ejected.
+    """
+    if len(usable) == 1:
+        return usable[0]
+    total = 0.0
+    for target in usable:
+        share = target.weight / (target.outstanding + 1)
+        target.credit += share
+        total += share
+    chosen = max(usable, key=lambda t: t.credit)
+    chosen.credit -= total
+    return chosen
 
 
 class Router:
@@ -90,7 +112,7 @@ class Router:
         pools = {}
         for entry in catalog:
             targets = [
-                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key)
+                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight)
                 for u in [*entry.upstreams, *embedded.get(entry.id, [])]
             ]
             pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight)
@@ -107,8 +129,8 @@ class Router:
             kept = []
             for target in pool.targets:
                 old = known.get((target.base_url, target.model))
-                if old is not None and old.api_key != target.api_key:
-                    old.api_key, old.headers = target.api_key, target.headers  # a new key applies at once
+                if old is not None:  # a new key or weight applies at once
+                    old.api_key, old.headers, old.weight = target.api_key, target.headers, target.weight
                 kept.append(old or target)
             pool.targets = kept
         self.pools = pools
