@@ -109,4 +109,12 @@ def test_api_reference_is_served_without_a_cdn(platform: Platform) -> None:
     assert "cdn" not in page.text.lower() and "http://" not in page.text.replace("http://127", "")
     assert httpx.get(f"{platform.url}/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
     schema = httpx.get(f"{platform.url}/openapi.json").json()
-    assert "/v1/chat/completions" in schema["paths"]
+    # The plain-ASGI endpoints are documented like FastAPI's own routes, with their request bodies.
+    for path, body in (("/v1/chat/completions", "ChatCompletionRequest"),
+                       ("/v1/completions", "CompletionRequest"),
+                       ("/v1/embeddings", "EmbeddingRequest"), ("/v1/rerank", "RerankRequest")):
+        operation = schema["paths"][path]["post"]
+        assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{body}"}
+    assert "messages" in schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]
+    assert "/v1/audio/transcriptions" in schema["paths"] and "/v1/models" in schema["paths"]

@@ -51,7 +51,28 @@ def test_unknown_model_is_404(platform: Platform) -> None:
 def test_malformed_json_is_400(platform: Platform) -> None:
     response = post(platform, "/v1/chat/completions", content=b"{not json",
                     headers={"content-type": "application/json"})
-    assert_error(response, 400)
+    assert "not valid JSON" in str(assert_error(response, 400)["message"])
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/rerank"])
+def test_the_json_endpoints_refuse_what_is_not_a_json_object(platform: Platform, path: str) -> None:
+    for content, content_type in ((b"[1, 2]", "application/json"),
+                                  (b'{"model": "chat-model"}', "application/x-www-form-urlencoded")):
+        response = post(platform, path, content=content, headers={"content-type": content_type})
+        error = assert_error(response, 400)
+        assert "must be a JSON object (send Content-Type: application/json)" in str(error["message"])
+
+
+def test_the_json_endpoints_take_post_only(platform: Platform) -> None:
+    response = httpx.get(f"{platform.url}/v1/chat/completions",
+                         headers={"Authorization": f"Bearer {platform.key}"})
+    assert_error(response, 405, code="method_not_allowed")
+    assert response.headers["allow"] == "POST" and response.headers["x-request-id"]
+
+
+def test_the_key_is_checked_before_the_body_is_read(platform: Platform) -> None:
+    response = httpx.post(f"{platform.url}/v1/embeddings", content=b"{not json")
+    assert assert_error(response, 401)["code"] == "missing_api_key"
 
 
 @pytest.mark.parametrize(
@@ -157,10 +178,3 @@ def test_logs_never_carry_content(
     for record in caplog.records:
         assert secret_prompt not in record.getMessage()
         assert "Hello there" not in record.getMessage()
-
-
-def test_a_body_without_a_json_content_type_is_explained(platform: Platform) -> None:
-    response = post(platform, "/v1/chat/completions", content=b'{"model": "chat-model"}',
-                    headers={"content-type": "application/x-www-form-urlencoded"})
-    error = assert_error(response, 400)
-    assert "application/json" in str(error["message"]) and "None" not in str(error["message"])
