@@ -65,7 +65,7 @@ def create_app(
 ) -> FastAPI:
     """`meter`, when given, replaces the one `settings` would choose (`meter_for`); the app closes it."""
     metrics = Metrics()
-    router = Router.from_catalog(catalog, upstreams or {}, max_in_flight=settings.max_in_flight_per_model)
+    router = Router.configured(catalog, upstreams or {}, settings)
     given_meter = meter
 
     @asynccontextmanager

@@ -45,7 +45,14 @@ class Settings(BaseSettings):
         30.0, ge=0, description="On SIGTERM, how long in-flight requests may take to finish."
     )
     max_in_flight_per_model: int = Field(
-        256, ge=1, description="Requests one replica sends a model at once; more get a retryable 503."
+        256, ge=1, description="Requests one replica sends a model at once; more wait in its queue."
+    )
+    max_queued_per_model: int = Field(
+        256, ge=0, description="Requests one replica holds for a model while all places are taken; "
+        "more get a retryable 503 at once."
+    )
+    queue_timeout_s: float = Field(
+        10.0, gt=0, description="How long a queued request waits for a place before a retryable 503."
     )
     health_interval_s: float = Field(2.0, description="How often upstream health is checked.")
     key_cache_ttl_s: float = Field(30.0, description="How long a key lookup is cached in memory.")

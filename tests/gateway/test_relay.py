@@ -7,7 +7,7 @@ import asyncio
 import orjson
 
 from llmaas.gateway.relay import UpstreamClient
-from llmaas.routing import UpstreamTarget
+from llmaas.routing import UpstreamPool, UpstreamTarget
 
 BODY = orjson.dumps({"ok": True})
 
@@ -33,16 +33,17 @@ def test_a_connection_the_engine_closed_is_retried_not_held_against_it() -> None
         server = await asyncio.start_server(closing_engine, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         target = UpstreamTarget(base_url=f"http://127.0.0.1:{port}/v1", model="m", healthy=True)
+        pool = UpstreamPool("m", [target], max_in_flight=1)
         client = UpstreamClient(timeout_s=5)
         try:
             for _ in range(5):
-                async with client.post(iter([target]), "/chat/completions", json=lambda t: {"x": 1}) as (
+                async with client.post(pool, "/chat/completions", json=lambda t: {"x": 1}) as (
                     _target,
                     response,
                 ):
                     assert await response.read() == BODY
                 # The next request goes out at once, on the pooled connection the engine is closing.
-            assert target.healthy and target.outstanding == 0
+            assert target.healthy and target.outstanding == 0 and pool.in_flight == 0
         finally:
             await client.close()
             await asyncio.sleep(0.1)  # let the last handler hang up

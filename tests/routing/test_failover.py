@@ -46,7 +46,8 @@ def model(model_id: str, urls: list[str]) -> ModelEntry:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     home: Path = tmp_path_factory.mktemp("fleet")
-    settings = Settings(home=home, health_interval_s=0.2, upstream_timeout_s=1.0, max_in_flight_per_model=3)
+    settings = Settings(home=home, health_interval_s=0.2, upstream_timeout_s=1.0, max_in_flight_per_model=3,
+                        max_queued_per_model=2, queue_timeout_s=5)
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
     secret = KeyService(database).create(name="fleet").secret
@@ -111,21 +112,28 @@ def test_a_hanging_upstream_times_out_with_a_retryable_503(fleet: Fleet) -> None
     assert time.monotonic() - started < 5
 
 
-def test_a_full_model_refuses_at_once_instead_of_piling_up(fleet: Fleet) -> None:
-    fleet.a.mode = "slow"  # 0.5 s per answer; the model takes 3 in flight
+def test_a_full_model_queues_a_few_and_refuses_the_rest_at_once(fleet: Fleet) -> None:
+    fleet.a.mode = "slow"  # 0.5 s per answer; the model takes 3 in flight and 2 in its queue
 
-    async def burst() -> list[httpx.Response]:
+    async def one(client: httpx.AsyncClient) -> tuple[int, float]:
+        started = time.monotonic()
+        response = await client.post(f"{fleet.url}/v1/chat/completions",
+                                     json={"model": "solo", "messages": HI},
+                                     headers={"Authorization": f"Bearer {fleet.key}"})
+        if response.status_code == 503:
+            assert response.headers["retry-after"] == "1"
+        return response.status_code, time.monotonic() - started
+
+    async def burst() -> list[tuple[int, float]]:
         async with httpx.AsyncClient(timeout=10) as client:
-            return list(await asyncio.gather(*(
-                client.post(f"{fleet.url}/v1/chat/completions", json={"model": "solo", "messages": HI},
-                            headers={"Authorization": f"Bearer {fleet.key}"})
-                for _ in range(8)
-            )))
+            return list(await asyncio.gather(*(one(client) for _ in range(8))))
 
-    started = time.monotonic()
-    statuses = sorted(r.status_code for r in asyncio.run(burst()))
-    assert statuses.count(200) == 3 and statuses.count(503) == 5
-    assert time.monotonic() - started < 3, "the refused ones did not wait"
+    answers = asyncio.run(burst())
+    served = [seconds for status, seconds in answers if status == 200]
+    refused = [seconds for status, seconds in answers if status == 503]
+    assert (len(served), len(refused)) == (5, 3)
+    assert max(refused) < 0.45, "the refused ones did not wait for the first answers"
+    assert max(served) > 0.9, "the queued ones waited for a place, then were served"
 
 
 def test_an_upstream_that_flaps_costs_no_request(fleet: Fleet) -> None:

@@ -114,7 +114,7 @@ class Gateway:
             payload["stream_options"] = {"include_usage": True}
             try:
                 body = await relay_stream(
-                    self.client.post(self.router.pool(entry.id).candidates(), path, json=_for(payload)),
+                    self.client.post(self.router.pool(entry.id), path, json=_for(payload)),
                     public_model=entry.id, include_usage=wants_usage, metrics=self.metrics,
                     on_end=self._stream_settler(ticket, input_bound),
                 )
@@ -208,7 +208,7 @@ class Gateway:
             return data
 
         try:
-            async with self.client.post(pool.candidates(), "/audio/transcriptions", data=form) as (
+            async with self.client.post(pool, "/audio/transcriptions", data=form) as (
                 _target,
                 resp,
             ):
@@ -226,7 +226,7 @@ class Gateway:
         """POST to one of the model's upstreams; any failure releases the reservation."""
         try:
             async with self.client.post(
-                self.router.pool(ticket.entry.id).candidates(), path, json=_for(payload)
+                self.router.pool(ticket.entry.id), path, json=_for(payload)
             ) as (_target, response):
                 return await _json_body(response)
         except BaseException:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from llmaas.errors import (
     LlmaasError,
     UpstreamFailed,
 )
-from llmaas.routing import UpstreamTarget
+from llmaas.routing import UpstreamPool, UpstreamTarget
 
 # llama.cpp says "exceed_context_size_error" / "exceeds the available context size";
 # vLLM says "This model's maximum context length is N tokens".
@@ -44,7 +44,7 @@ class UpstreamClient:
     @asynccontextmanager
     async def post(
         self,
-        candidates: Iterator[UpstreamTarget],
+        pool: UpstreamPool,
         path: str,
         *,
         json: Callable[[UpstreamTarget], Any] | None = None,
@@ -56,34 +56,36 @@ class UpstreamClient:
         engine produced nothing the client saw); the last such error is the answer when none is left.
         Anything else the upstream answers is final. Each outcome feeds the upstream's breaker.
         """
-        last_error: LlmaasError | None = None
-        for target in candidates:
-            target.outstanding += 1
-            try:
+        async with pool.slot():  # held until the response is done with, a stream included
+            last_error: LlmaasError | None = None
+            for target in pool.candidates():
+                target.outstanding += 1
                 try:
-                    response = await self._send(target, path, json, data)
-                except aiohttp.ClientConnectionError:
-                    target.healthy = False  # passive ejection; the health checker brings it back
-                    target.breaker.failure()
-                    continue
-                except TimeoutError:
-                    target.breaker.failure()
-                    raise EngineUnavailable("The engine did not answer in time.") from None
-                try:
-                    if response.status >= 500:
+                    try:
+                        response = await self._send(target, path, json, data)
+                    except aiohttp.ClientConnectionError:
+                        target.healthy = False  # passive ejection; the health checker brings it back
                         target.breaker.failure()
-                        last_error = await upstream_error(response)
                         continue
-                    target.breaker.success()
-                    if response.status != 200:
-                        raise await upstream_error(response)
-                    yield target, response
+                    except TimeoutError:
+                        target.breaker.failure()
+                        raise EngineUnavailable("The engine did not answer in time.") from None
+                    try:
+                        if response.status >= 500:
+                            target.breaker.failure()
+                            last_error = await upstream_error(response)
+                            continue
+                        target.breaker.success()
+                        if response.status != 200:
+                            raise await upstream_error(response)
+                        yield target, response
+                    finally:
+                        response.release()
+                    return
                 finally:
-                    response.release()
-                return
-            finally:
-                target.outstanding -= 1
-        raise last_error or EngineUnavailable("No engine for this model accepted the request; retry shortly.")
+                    target.outstanding -= 1
+            raise last_error or EngineUnavailable(
+                "No engine for this model accepted the request; retry shortly.")
 
     async def _send(
         self,

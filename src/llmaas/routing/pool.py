@@ -1,11 +1,14 @@
 """Upstream pools per model: active health checks, passive ejection through circuit breakers,
-weighted least-outstanding choice, and a bound on requests in flight (backpressure)."""
+weighted least-outstanding choice, and backpressure: a bound on requests in flight, with a bounded,
+time-limited queue in front of it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -13,6 +16,7 @@ import aiohttp
 from llmaas.catalog import Catalog, Upstream
 from llmaas.errors import EngineUnavailable
 from llmaas.routing.breaker import CircuitBreaker
+from llmaas.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +43,78 @@ class UpstreamTarget:
 
 class UpstreamPool:
     def __init__(
-        self, model_id: str, targets: list[UpstreamTarget], *, max_in_flight: int | None = None
+        self, model_id: str, targets: list[UpstreamTarget], *, max_in_flight: int | None = None,
+        max_queued: int = 0, queue_timeout_s: float = 10.0,
     ) -> None:
         self.model_id = model_id
         self.targets = targets
         self.max_in_flight = max_in_flight
+        self.max_queued = max_queued
+        self.queue_timeout_s = queue_timeout_s
+        self.in_flight = 0
+        self._queue: deque[asyncio.Future[None]] = deque()
 
     @property
     def ready(self) -> bool:
         return any(target.healthy and target.breaker.state != "open" for target in self.targets)
 
     @property
-    def in_flight(self) -> int:
-        return sum(target.outstanding for target in self.targets)
+    def queued(self) -> int:
+        return len(self._queue)
 
-    def candidates(self) -> Iterator[UpstreamTarget]:
-        """Usable targets, each at most once per request: the first by weight and load, then the
-        others for failover.
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the model's `max_in_flight` places for the whole exchange with an engine (a
+        stream included). When all are taken, wait in a queue of at most `max_queued`, first come
+        first served, for at most `queue_timeout_s`; past either bound, a retryable 503 at once: a
+        bounded queue, never an unbounded pile of waiting requests."""
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
 
-        Refuses at once when the model already has `max_in_flight` requests: a bounded queue, not an
-        unbounded pile of waiting requests.
-        """
-        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+    async def _acquire(self) -> None:
+        if self.max_in_flight is None or (self.in_flight < self.max_in_flight and not self._queue):
+            self.in_flight += 1
+            return
+        if len(self._queue) >= self.max_queued:
             raise EngineUnavailable(
                 f"The engines for `{self.model_id}` are saturated; retry shortly.", retry_after_s=1
             )
+        turn = asyncio.get_running_loop().create_future()
+        self._queue.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), self.queue_timeout_s)
+        except TimeoutError:
+            self._leave(turn)
+            raise EngineUnavailable(
+                f"The engines for `{self.model_id}` stayed saturated for {self.queue_timeout_s:g} s; "
+                "retry shortly.", retry_after_s=1
+            ) from None
+        except BaseException:  # the client left while queued
+            self._leave(turn)
+            raise
+
+    def _leave(self, turn: asyncio.Future[None]) -> None:
+        if turn.done():
+            self._release()  # the place came just as the wait ended: pass it on
+        else:
+            turn.cancel()
+            self._queue.remove(turn)
+
+    def _release(self) -> None:
+        """Hand the place to the first in the queue, or free it."""
+        while self._queue:
+            turn = self._queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.in_flight -= 1
+
+    def candidates(self) -> Iterator[UpstreamTarget]:
+        """Usable targets, each at most once per request: the first by weight and load, then the
+        others for failover."""
         tried: set[int] = set()
         while True:
             usable = [t for t in self.targets
@@ -106,7 +157,8 @@ class Router:
 
     @classmethod
     def from_catalog(
-        cls, catalog: Catalog, embedded: dict[str, list[Upstream]], *, max_in_flight: int | None = None
+        cls, catalog: Catalog, embedded: dict[str, list[Upstream]], *, max_in_flight: int | None = None,
+        max_queued: int = 0, queue_timeout_s: float = 10.0,
     ) -> Router:
         """A pool per model: the catalog's upstreams plus those of its embedded engines."""
         pools = {}
@@ -115,24 +167,37 @@ class Router:
                 UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight)
                 for u in [*entry.upstreams, *embedded.get(entry.id, [])]
             ]
-            pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight)
+            pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight,
+                                           max_queued=max_queued, queue_timeout_s=queue_timeout_s)
         return cls(pools)
+
+    @classmethod
+    def configured(cls, catalog: Catalog, embedded: dict[str, list[Upstream]], settings: Settings) -> Router:
+        """`from_catalog` with the backpressure the settings give."""
+        return cls.from_catalog(catalog, embedded, max_in_flight=settings.max_in_flight_per_model,
+                                max_queued=settings.max_queued_per_model,
+                                queue_timeout_s=settings.queue_timeout_s)
 
     def pool(self, model_id: str) -> UpstreamPool:
         return self.pools[model_id]
 
     def replace(self, pools: dict[str, UpstreamPool]) -> None:
         """Swap in new pools (a catalog reload). An upstream present before keeps its health, breaker
-        and in-flight count; requests already routed keep the pool they had, so none fails."""
+        and in-flight count, a model its place count and queue; requests already routed keep the
+        upstreams they had, so none fails."""
         known = {(t.base_url, t.model): t for pool in self.pools.values() for t in pool.targets}
-        for pool in pools.values():
+        for model_id, pool in pools.items():
             kept = []
             for target in pool.targets:
                 old = known.get((target.base_url, target.model))
                 if old is not None:  # a new key or weight applies at once
                     old.api_key, old.headers, old.weight = target.api_key, target.headers, target.weight
                 kept.append(old or target)
-            pool.targets = kept
+            if (staying := self.pools.get(model_id)) is not None:
+                staying.targets = kept  # its requests in flight and its queue go on counting
+                pools[model_id] = staying
+            else:
+                pool.targets = kept
         self.pools = pools
 
     def readiness(self) -> dict[str, bool]:

@@ -24,9 +24,7 @@ def install_catalog(app: FastAPI, catalog: Catalog) -> None:
     only when upstreams changed, and an upstream that stays keeps its health and breaker state."""
     current: Catalog = app.state.gateway.catalog
     if _upstreams(catalog) != _upstreams(current):
-        settings: Settings = app.state.settings
-        fresh = Router.from_catalog(catalog, app.state.embedded_upstreams,
-                                    max_in_flight=settings.max_in_flight_per_model)
+        fresh = Router.configured(catalog, app.state.embedded_upstreams, app.state.settings)
         app.state.router.replace(fresh.pools)
     app.state.gateway.catalog = catalog
 
