@@ -12,6 +12,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from llmaas.metering.pipelining import Pipeliner
 from tests.servers import free_port
@@ -122,6 +123,92 @@ def test_a_lost_connection_fails_the_batch_in_flight_and_the_next_call_connects_
             with pytest.raises(RedisConnectionError):
                 await scripts.run(echo, keys=["k"], args=[2])
             assert await scripts.run(echo, keys=["k"], args=[3]) == [b"k", b"3"]
+            await scripts.close()
+
+    asyncio.run(main())
+
+
+async def fake_redis(answers: int) -> tuple[asyncio.Server, int]:
+    """A server that says OK to the client's hello, answers the first `answers` scripts with `:1`,
+    then hangs up (answers >= 0), or never answers a script at all (answers < 0)."""
+
+    async def command(reader: asyncio.StreamReader) -> bytes:
+        count = int((await reader.readline())[1:])
+        parts = [await reader.readexactly(int((await reader.readline())[1:]) + 2) for _ in range(count)]
+        return parts[0][:-2].upper()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = 0
+        try:
+            while True:
+                if await command(reader) != b"EVALSHA":
+                    writer.write(b"+OK\r\n")
+                elif answers < 0:
+                    continue
+                elif answered < answers:
+                    writer.write(b":1\r\n")
+                    answered += 1
+                else:
+                    break
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ValueError, ConnectionError):
+            pass  # the client hung up
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_replies_read_before_a_lost_connection_still_reach_their_callers() -> None:
+    async def main() -> None:
+        server, port = await fake_redis(answers=1)
+        client = redis.asyncio.Redis(port=port, retry=Retry(NoBackoff(), 0), protocol=2)
+        scripts = Pipeliner(client)
+        echo: AsyncScript = client.register_script(ECHO)
+        results = await asyncio.gather(*(scripts.run(echo, keys=["k"], args=[i]) for i in range(3)),
+                                       return_exceptions=True)
+        # The first script ran and its caller learns so (its reservation will be settled); what the
+        # others did is unknown, and they fail rather than being sent again.
+        assert results[0] == 1
+        assert all(isinstance(result, RedisConnectionError) for result in results[1:]), results
+        await scripts.close()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+
+
+def test_a_redis_that_stops_answering_fails_calls_after_the_timeout() -> None:
+    async def main() -> None:
+        server, port = await fake_redis(answers=-1)
+        client = redis.asyncio.Redis(port=port, retry=Retry(NoBackoff(), 0), protocol=2, socket_timeout=0.2)
+        scripts = Pipeliner(client)
+        echo: AsyncScript = client.register_script(ECHO)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RedisTimeoutError):
+            await scripts.run(echo, keys=["k"], args=[1])
+        assert asyncio.get_running_loop().time() - started < 2
+        await scripts.close()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+
+
+def test_a_call_whose_caller_left_before_sending_is_not_sent(redis_url: str) -> None:
+    async def main() -> None:
+        async with redis.asyncio.Redis.from_url(redis_url) as client:
+            scripts = CountingPipeliner(client)
+            echo: AsyncScript = client.register_script(ECHO)
+            await client.script_load(ECHO)
+            staying = asyncio.create_task(scripts.run(echo, keys=["here"], args=[1]))
+            leaving = asyncio.create_task(scripts.run(echo, keys=["gone"], args=[0]))
+            await asyncio.sleep(0)  # both queued; the sender has not run yet
+            leaving.cancel()
+            assert await staying == [b"here", b"1"]
+            assert scripts.round_trips == [1], "only the call still awaited went out"
             await scripts.close()
 
     asyncio.run(main())

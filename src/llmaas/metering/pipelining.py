@@ -20,7 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 _Call = tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]
 
@@ -28,7 +28,9 @@ _Call = tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]
 class Pipeliner:
     def __init__(self, client: Redis) -> None:
         self._redis = client
-        pool = client.connection_pool  # its connection class and settings: address, auth, TLS
+        # The pool's connection class and settings: address, auth, TLS, and the socket timeout
+        # (redis-py's default 5 s), so a Redis that stops answering fails calls instead of hanging them.
+        pool = client.connection_pool
         self._connection = pool.connection_class(**pool.connection_kwargs)
         self._queue: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
@@ -49,45 +51,57 @@ class Pipeliner:
 
     async def _send_all(self) -> None:
         while self._queue:
-            batch, self._queue = self._queue, []
+            # A caller that left while queued (a client gone) is not sent: its script would only
+            # reserve for a request nobody waits for.
+            batch = [call for call in self._queue if not call[3].done()]
+            self._queue = []
             try:
                 replies = await self._execute(batch)
                 missing = [call for call, reply in zip(batch, replies, strict=True)
                            if isinstance(reply, NoScriptError)]
                 if missing:  # Redis restarted and lost its scripts: load them, then run those calls again
-                    for script in {call[0].sha: call[0] for call in missing}.values():
-                        await self._redis.script_load(script.script)
-                    again = iter(await self._execute(missing))
+                    again = iter(await self._reload_and_execute(missing))
                     replies = [next(again) if isinstance(r, NoScriptError) else r for r in replies]
-            except Exception as error:  # unreachable: this batch fails; the next one connects again
+            except BaseException as error:  # cancelled at shutdown (or a bug): nobody is left waiting
                 await self._connection.disconnect(nowait=True)
-                # What Redis did with a call whose reply was not read is unknown, so none is sent
-                # again: its caller reports the meter unavailable.
-                _fail(batch, error)
-                continue
-            except BaseException:  # cancelled at shutdown
-                await self._connection.disconnect(nowait=True)
-                _fail([*batch, *self._queue], RedisConnectionError("the meter closed"))
+                _fail([*batch, *self._queue], error if isinstance(error, Exception)
+                      else RedisConnectionError("the meter closed"))
                 self._queue = []
                 raise
             for (*_, future), reply in zip(batch, replies, strict=True):
-                if future.done():  # its caller was cancelled (a client left): nothing to hand over
+                if future.done():  # its caller was cancelled meanwhile: nothing to hand over
                     continue
                 if isinstance(reply, Exception):
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
 
+    async def _reload_and_execute(self, calls: list[_Call]) -> list[Any]:
+        try:
+            for script in {call[0].sha: call[0] for call in calls}.values():
+                await self._redis.script_load(script.script)
+        except RedisError as error:
+            return [error] * len(calls)
+        return await self._execute(calls)
+
     async def _execute(self, calls: list[_Call]) -> list[Any]:
+        """One reply per call: its value, its own error, or, from a lost connection on, that error.
+        What Redis did with a call whose reply was never read is unknown, so none is sent again: its
+        caller reports the meter unavailable. The next batch connects again."""
         connection = self._connection
-        await connection.send_packed_command(connection.pack_commands(
-            [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in calls]))
         replies: list[Any] = []
-        for _ in calls:
-            try:
-                replies.append(await connection.read_response())
-            except ResponseError as refused:  # this script's error; the next replies follow as usual
-                replies.append(refused)
+        try:
+            await connection.send_packed_command(connection.pack_commands(
+                [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in calls]))
+            for _ in calls:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as refused:  # this script's error; the next replies follow as usual
+                    replies.append(refused)
+        except (RedisError, OSError) as lost:
+            await connection.disconnect(nowait=True)
+            failure = lost if isinstance(lost, RedisError) else RedisConnectionError(str(lost))
+            replies += [failure] * (len(calls) - len(replies))
         return replies
 
 
