@@ -157,7 +157,7 @@ def test_alias_overrides(gateway: Replica) -> None:
         ("PUT", "/catalog/models/chat-a/override", [1], 400, None, "must be a JSON object"),
         ("PUT", "/catalog/models/chat-a/override", b"{not json", 400, None, "not valid JSON"),
         ("PUT", "/catalog/aliases/fast", {"model": "ghost"}, 404, "model", "`ghost` does not exist"),
-        ("PUT", "/catalog/aliases/chat-b", {"model": "chat-a"}, 400, None, "also a model id"),
+        ("PUT", "/catalog/aliases/chat-b", {"model": "chat-a"}, 400, "alias", "also a model id"),
         ("PUT", "/catalog/aliases/fast", {}, 400, "model", "Missing required parameter"),
         ("PUT", "/catalog/aliases/fast", {"model": ""}, 400, "model", "at least 1 character"),
         ("PUT", "/catalog/aliases/fast", {"model": "chat-a", "colour": 1}, 400, "colour", "colour"),

@@ -76,6 +76,8 @@ def test_a_deprecation_notice_cannot_be_backdated(
     later = OverrideStore(database, today=lambda: date(2026, 11, 28))
     catalog = later.set_model("a", {"successor": "b"}, base=catalog, actor=ACTOR, merge=True)
     assert catalog.get("a").deprecated_at == TODAY and catalog.get("a").successor == "b"
+    # As the CLI writes, on the file's catalog alone: the stored notice is still the one announced.
+    assert later.set_model("a", {"license": "x"}, base=base, actor=ACTOR, merge=True).get("a").license == "x"
     # The file's own notice (given when the file was deployed) is the operator's to keep.
     announced = Catalog([entry("a", deprecated_at="2026-01-01", retires_at="2026-06-01"), entry("b")])
     assert later.set_model("a", {"successor": "b"}, base=announced, actor=ACTOR).get("a").successor == "b"
@@ -162,9 +164,26 @@ def test_a_file_change_that_breaks_a_stored_override_is_refused(store: OverrideS
         store.apply(unannounced)  # the file no longer announces a deprecation
     with pytest.raises(CatalogError, match=r"model 'a'.*no `deprecated_at`"):
         store.set_model("b", {"description": "x"}, base=unannounced, actor=ACTOR)  # says what blocks it
-    with pytest.raises(CatalogError, match=r"overrides in the database.*unknown model 'b'"):
-        store.apply(Catalog([entry("a", deprecated_at="2026-12-01")]))
     assert store.revision() == 2
+
+
+def test_an_alias_override_to_a_model_the_file_dropped_is_ignored_not_fatal(
+    store: OverrideStore, base: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.set_alias("fast", "b", base=base, actor=ACTOR)
+    with caplog.at_level(logging.WARNING):
+        catalog = store.apply(Catalog([entry("a")], aliases={"default": "a"}))  # the file lost b
+    assert catalog.aliases == {"default": "a"}
+    assert "alias override 'fast' ignored: model 'b' is not in the catalog file" in caplog.text
+    with pytest.raises(OverrideError, match="also a model id"):
+        store.set_alias("b", "a", base=base, actor=ACTOR)
+
+
+def test_a_masked_key_shown_back_is_not_saved_as_the_key(store: OverrideStore, base: Catalog) -> None:
+    upstreams = [{"url": "http://vllm:8000/v1", "api_key": "********"}]
+    with pytest.raises(OverrideError, match="the mask") as refused:
+        store.set_model("a", {"upstreams": upstreams}, base=base, actor=ACTOR)
+    assert refused.value.field == "upstreams" and store.revision() == 0
 
 
 def test_writes_are_audited_without_values(

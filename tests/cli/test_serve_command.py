@@ -47,7 +47,7 @@ def test_a_missing_catalog_file_is_named(catalog: Path, tmp_path: Path) -> None:
 
 def test_a_stored_override_the_file_no_longer_fits_is_named(catalog: Path, tmp_path: Path) -> None:
     catalog.write_text(MODEL.format(id="small", extra="") + MODEL.format(id="large", extra=""))
-    assert CliRunner().invoke(app, ["models", "alias", "fast", "large"]).exit_code == 0
-    catalog.write_text(MODEL.format(id="small", extra=""))  # the alias's model left the file
+    assert CliRunner().invoke(app, ["models", "override", "small", "--set", "successor=large"]).exit_code == 0
+    catalog.write_text(MODEL.format(id="small", extra=""))  # the successor left the file
     message = refused(tmp_path, "--no-embedded")
-    assert "overrides in the database" in message and "'large'" in message
+    assert "overrides in the database" in message and "unknown successor 'large'" in message

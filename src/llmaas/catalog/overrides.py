@@ -24,6 +24,9 @@ from llmaas.catalog.models import ModelEntry
 
 log = logging.getLogger(__name__)
 
+# Shown in place of an upstream's api_key wherever an override is shown back; never stored as a key.
+MASKED_SECRET = "********"
+
 # What a model is and where it runs stay in the file: an engine change needs a restart anyway.
 FIXED_FIELDS = frozenset({"id", "engine"})
 OVERRIDABLE_FIELDS = frozenset(ModelEntry.model_fields) - FIXED_FIELDS
@@ -72,6 +75,18 @@ def check_field_names(names: Iterable[str]) -> None:
             raise OverrideError(f"models have no field `{name}`.", field=name)
 
 
+def check_no_masked_secret(fields: Mapping[str, Any]) -> None:
+    """An override read back from the admin API shows keys masked: writing it back as it is must not
+    replace the real keys with the mask."""
+    upstreams = fields.get("upstreams")
+    if isinstance(upstreams, list) and any(
+        isinstance(upstream, dict) and upstream.get("api_key") == MASKED_SECRET for upstream in upstreams
+    ):
+        raise OverrideError(
+            f"an upstream's api_key is the mask {MASKED_SECRET!r} shown back, not a key: send the key "
+            "itself, or leave `upstreams` out of the override.", field="upstreams")
+
+
 def merge_entry(entry: ModelEntry, fields: Mapping[str, Any]) -> ModelEntry:
     """The entry with `fields` on top, validated again: a bad override is an OverrideError."""
     check_field_names(fields)
@@ -98,7 +113,7 @@ def apply_overrides(base: Catalog, overrides: Overrides) -> Catalog:
     """The file's catalog with the overrides on top, validated as a whole (CatalogError otherwise).
 
     `base` may itself carry overrides: they are dropped, and these apply to the file's catalog under it.
-    An override of a model the file no longer lists is ignored (and logged): nothing refers to it.
+    An override of a model the file no longer lists, or an alias to one, is ignored (and logged).
     """
     base = base.base
     known = {entry.id for entry in base}
@@ -112,6 +127,11 @@ def apply_overrides(base: Catalog, overrides: Overrides) -> Catalog:
     for alias, override in overrides.aliases.items():
         if override.model_id is None:
             aliases.pop(alias, None)
+        elif override.model_id not in known or alias in known:
+            # The file changed under it: keep serving rather than refuse to start over a stale alias.
+            log.warning("catalog alias override %r ignored: %s", alias,
+                        f"{alias!r} is now a model id" if alias in known
+                        else f"model {override.model_id!r} is not in the catalog file")
         else:
             aliases[alias] = override.model_id
     catalog = Catalog(models, aliases=aliases, notice_months=base.notice_months)

@@ -31,6 +31,7 @@ from llmaas.catalog.overrides import (
     OverridesUnavailable,
     apply_overrides,
     check_field_names,
+    check_no_masked_secret,
 )
 from llmaas.errors import NotFound
 from llmaas.storage.tables import CatalogAliasOverrideRow, CatalogModelOverrideRow, CatalogRevisionRow
@@ -84,11 +85,15 @@ class OverrideStore:
         except PydanticSerializationError:
             raise OverrideError(f"the override of {model_id!r} is not JSON data.") from None
         check_field_names([*values, *unset])
+        check_no_masked_secret(values)
         if not values and not merge:
             raise OverrideError(f"an empty override of {model_id!r} changes nothing; clear it instead.")
 
+        stored: dict[str, Any] = {}  # the override as it was, read under the write's lock
+
         def change(session: Session, now: datetime) -> None:
             row = session.get(CatalogModelOverrideRow, model_id)
+            stored.update(row.fields if row is not None else {})
             kept = dict(row.fields) if row is not None and merge else {}
             new = {name: value for name, value in {**kept, **values}.items() if name not in unset}
             if row is None and new:
@@ -99,8 +104,11 @@ class OverrideStore:
             elif row is not None:
                 session.delete(row)
 
-        served = base.get(model_id)
-        catalog = self._write(base, change, check=lambda new: self._not_backdated(served, new.get(model_id)))
+        def not_backdated(catalog: Catalog) -> None:
+            announced = {base.base.get(model_id).deprecated_at, _day(stored.get("deprecated_at"))}
+            self._not_backdated(announced, catalog.get(model_id))
+
+        catalog = self._write(base, change, check=not_backdated)
         log.info("catalog override of model %r by %s: set %s; unset %s", model_id, actor,
                  ", ".join(sorted(values)) or "nothing", ", ".join(sorted(unset)) or "nothing")
         return catalog
@@ -122,6 +130,8 @@ class OverrideStore:
         """Point `alias` at a model the file lists (ModelNotFound otherwise), over any file alias."""
         if not alias.strip() or len(alias) > 200:
             raise OverrideError("an alias is 1 to 200 characters, not blank.", field="alias")
+        if alias in {entry.id for entry in base.base}:
+            raise OverrideError(f"alias {alias!r} is also a model id.", field="alias")
         base.base.get(model_id)
 
         def change(session: Session, now: datetime) -> None:
@@ -156,12 +166,12 @@ class OverrideStore:
         log.info("catalog alias %r removed by %s", alias, actor)
         return catalog
 
-    def _not_backdated(self, served: ModelEntry, new: ModelEntry) -> None:
+    def _not_backdated(self, announced: set[date | None], new: ModelEntry) -> None:
         """A notice counts from the day it is given: a deprecation set or moved here cannot start in
-        the past, or the notice period could be met without any notice. (One the file or an earlier
-        write announced may stay as it is.)"""
+        the past, or the notice period could be met without any notice. One already announced (by the
+        file, or by a stored override) may stay as it is."""
         today = self._today()
-        if new.deprecated_at is not None and new.deprecated_at != served.deprecated_at and (
+        if new.deprecated_at is not None and new.deprecated_at not in announced and (
             new.deprecated_at < today
         ):
             raise OverrideError(
@@ -200,6 +210,11 @@ def _read(session: Session) -> Overrides:
         for row in session.scalars(select(CatalogAliasOverrideRow))
     }
     return Overrides(revision, models, aliases)
+
+
+def _day(value: date | str | None) -> date | None:
+    """A day as the file has it (a date) or as an override stores it (ISO text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _utc(moment: datetime) -> datetime:

@@ -24,14 +24,11 @@ from llmaas.api.admin.schemas import (
 )
 from llmaas.catalog import Catalog, lifecycle
 from llmaas.catalog.catalog import CatalogError
-from llmaas.catalog.overrides import OverrideError, Overrides
+from llmaas.catalog.overrides import MASKED_SECRET, OverrideError, Overrides
 from llmaas.catalog.store import OverrideStore
 from llmaas.errors import InvalidRequest
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
-
-MASK = "********"
-
 
 def masked(fields: dict[str, Any]) -> dict[str, Any]:
     """Fields with every upstream's api_key hidden: secrets are never shown back."""
@@ -39,7 +36,8 @@ def masked(fields: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(upstreams, list):
         return fields
     return {**fields, "upstreams": [
-        {**upstream, "api_key": MASK} if isinstance(upstream, dict) and upstream.get("api_key") else upstream
+        {**upstream, "api_key": MASKED_SECRET}
+        if isinstance(upstream, dict) and upstream.get("api_key") else upstream
         for upstream in upstreams
     ]}
 
