@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import pytest
+from starlette.types import Message
 
+from llmaas.app import create_app
+from llmaas.auth import KeyService
+from llmaas.catalog import Catalog
+from llmaas.settings import Settings
+from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
 
@@ -178,3 +187,28 @@ def test_logs_never_carry_content(
     for record in caplog.records:
         assert secret_prompt not in record.getMessage()
         assert "Hello there" not in record.getMessage()
+
+
+def test_a_client_gone_before_its_body_arrived_is_logged_as_499(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = create_database_engine(f"sqlite:///{tmp_path / 'llmaas.db'}")
+    migrate(database)
+    secret = KeyService(database).create(name="k").secret
+    app = create_app(Settings(home=tmp_path), catalog=Catalog([]), database=database)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {secret}".encode())], "app": app}
+    with caplog.at_level(logging.INFO, logger="llmaas.access"):
+        asyncio.run(app(scope, receive, send))
+    assert sent == [], "nobody is left to answer"
+    [line] = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "llmaas.access"]
+    assert (line["status"], line["path"]) == (499, "/v1/chat/completions")
+    database.dispose()

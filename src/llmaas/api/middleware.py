@@ -35,7 +35,7 @@ class RequestContext:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         request_id_bytes = request_id.encode()
-        status = 500
+        status: int | None = None  # until a response starts
 
         declared = _header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -68,6 +68,8 @@ class RequestContext:
             await self.app(scope, limited_receive, send_with_id)
         finally:
             path: str = scope["path"]
+            if status is None:  # no response: the client left (499) or the app failed (500)
+                status = state.get("status", 500)
             if not path.startswith(_UNMETERED):
                 model = state.get("model") or "-"
                 route = scope.get("route")

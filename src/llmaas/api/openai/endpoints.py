@@ -72,14 +72,14 @@ class OpenAIEndpoints:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
+        scope["state"]["endpoint"] = endpoint.path
         try:
             response = await _answer(endpoint, scope, receive)
         except ClientDisconnect:
-            return  # nobody is left to answer
+            scope["state"]["status"] = 499  # for the access log and metrics: the client closed it
+            return
         except LlmaasError as error:
             response = platform_error(error)
-        except ValidationError as error:
-            response = validation_error(error.errors(include_input=False))
         except HTTPException as error:
             response = http_error(error)
         except Exception as error:
@@ -92,7 +92,6 @@ async def _answer(endpoint: Endpoint, scope: Scope, receive: Receive) -> Respons
         raise HTTPException(405, "Method Not Allowed", headers={"Allow": "POST"})
     app = scope["app"]
     state = scope["state"]
-    state["endpoint"] = endpoint.path
     headers = dict(scope["headers"])
     key = await authenticate(app.state.keys, _latin1(headers.get(b"authorization")))
     state["key_prefix"] = key.prefix
@@ -100,7 +99,10 @@ async def _answer(endpoint: Endpoint, scope: Scope, receive: Receive) -> Respons
     if not _is_json(headers.get(b"content-type")):
         raise InvalidRequest(
             "The request body must be a JSON object (send Content-Type: application/json).")
-    request: Any = endpoint.body.model_validate_json(body)  # each wire model has `model`
+    try:
+        request: Any = endpoint.body.model_validate_json(body)  # each wire model has `model`
+    except ValidationError as error:  # only the client's body: any other one is our bug, a 500
+        return validation_error(error.errors(include_input=False))
     state["model"] = request.model
     gateway: Gateway = app.state.gateway
     return render(await endpoint.handle(gateway, request, Caller(key=key, request_id=state["request_id"])))
