@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from tests.clients import close_clients
 from tests.databases import KINDS, fresh_database, postgres_server
 
 
@@ -24,3 +25,10 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
     engine = fresh_database(request.param, sqlite_dir=tmp_path, postgres_admin_url=admin_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """Clients made with tests.clients.sdk are closed when their test ends."""
+    yield
+    close_clients()

@@ -58,5 +58,5 @@ def replica(database: Engine, home: Path, catalog: Catalog, *, poll_s: float = 6
                         catalog_file=catalog_file)
     secret = KeyService(database).create(name="tests").secret
     app = create_app(settings, catalog=catalog, database=database)
-    with serve(app) as url:
-        yield Replica(url, app, openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0))
+    with serve(app) as url, openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0) as client:
+        yield Replica(url, app, client)

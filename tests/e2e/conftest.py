@@ -17,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from tests.clients import sdk
 from tests.servers import free_port, wait_for
 
 STARTUP_TIMEOUT_S = 600  # the first run builds llama.cpp and assembles the models
@@ -31,7 +32,7 @@ class Served:
     process: subprocess.Popen[bytes]
 
     def client(self, **kwargs: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+        return sdk(f"{self.url}/v1", self.key, **kwargs)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from tests.clients import sdk
 from tests.e2e.conftest import Served, children
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ def test_key_create_prints_the_key_alone_on_the_last_line(served: Served) -> Non
 
 def test_a_revoked_key_stops_working(served: Served) -> None:
     secret = served.cli("keys", "create", "--name", "short-lived").stdout.strip().splitlines()[-1]
-    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=secret, max_retries=0)
+    client = sdk(f"{served.url}/v1", secret)
     assert client.models.list().data
     prefix = secret[: len("sk-llmaas-") + 8]
     assert served.cli("keys", "revoke", prefix).returncode == 0
@@ -97,7 +98,7 @@ def test_usage_is_metered_in_real_time(served: Served) -> None:
     assert served.cli("tenants", "create", "e2e-co", "--tier", "discovery").returncode == 0
     created = served.cli("keys", "create", "--tenant", "e2e-co", "--name", "metered")
     secret = created.stdout.strip().splitlines()[-1]
-    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=secret, max_retries=0)
+    client = sdk(f"{served.url}/v1", secret)
     raw = client.chat.completions.with_raw_response.create(
         model="smollm2-135m-instruct", messages=[{"role": "user", "content": "Hi"}], max_tokens=5
     )

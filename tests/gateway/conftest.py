@@ -17,6 +17,7 @@ from llmaas.catalog import Catalog, ModelEntry, Upstream
 from llmaas.routing import Router
 from llmaas.routing.breaker import CircuitBreaker
 from llmaas.settings import Settings
+from tests.clients import sdk
 from tests.databases import KINDS, fresh_database
 from tests.fakes import FakeEngine
 from tests.servers import free_port, serve
@@ -33,7 +34,7 @@ class Platform:
 
     def new_key(self, *, tenant: str = "default", **options: Any) -> openai.OpenAI:
         secret = KeyService(self.database).create(name="t", tenant=tenant, **options).secret
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=secret, max_retries=0)
+        return sdk(f"{self.url}/v1", secret)
 
 
 def catalog_for(engine_url: str) -> Catalog:
@@ -73,8 +74,7 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     secret = KeyService(database).create(name="tests").secret
     with serve(engine.app()) as engine_url:
         app = create_app(settings, catalog=catalog_for(engine_url), database=database)
-        with serve(app) as url:
-            client = openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0)
+        with serve(app) as url, openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0) as client:
             yield Platform(url, secret, engine, client, database, app.state.router)
     database.dispose()
 

@@ -17,6 +17,7 @@ from llmaas.auth import KeyService
 from llmaas.catalog import Catalog
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
+from tests.clients import sdk
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
 
@@ -46,7 +47,7 @@ def test_missing_key_is_401(platform: Platform) -> None:
 
 
 def test_wrong_key_is_401_through_the_sdk(platform: Platform) -> None:
-    client = openai.OpenAI(base_url=f"{platform.url}/v1", api_key="sk-llmaas-nope", max_retries=0)
+    client = sdk(f"{platform.url}/v1", "sk-llmaas-nope")
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
 

@@ -29,6 +29,7 @@ from llmaas.settings import Settings
 from llmaas.storage.tables import UsageEventRow
 from llmaas.tenancy import TenantService
 from tests.audio import silent_wav
+from tests.clients import sdk
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
 from tests.servers import serve
@@ -266,7 +267,7 @@ def test_a_tenant_sees_nothing_of_another(platform: Platform, engine: FakeEngine
                                  limits=KeyLimits(monthly_budget_nano=budget))
             party.secrets.append(issued.secret)
             party.prefixes.append(issued.key.prefix)
-    a1, a2, b1 = (openai.OpenAI(base_url=f"{platform.url}/v1", api_key=secret, max_retries=0)
+    a1, a2, b1 = (sdk(f"{platform.url}/v1", secret)
                   for secret in [*a.secrets, *b.secrets])
 
     for _ in range(3):

@@ -19,6 +19,7 @@ from llmaas.routing import Router
 from llmaas.routing.breaker import CircuitBreaker
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
+from tests.clients import sdk
 from tests.fakes import FakeEngine
 from tests.servers import free_port, serve, wait_for
 
@@ -34,7 +35,7 @@ class Fleet:
     router: Router
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=self.key, max_retries=0)
+        return sdk(f"{self.url}/v1", self.key)
 
 
 def model(model_id: str, urls: list[str]) -> ModelEntry:
