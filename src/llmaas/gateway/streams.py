@@ -1,16 +1,18 @@
 """Relaying a server-sent event stream from an engine to the client.
 
-Lines pass through as bytes; only a chunk that carries usage is parsed. Errors before the first
-byte become ordinary HTTP errors; after it, one SSE error event closes the stream. However the stream
-ends (finished, engine failure, client gone), `on_end` learns what was generated, for billing.
+Events pass through as bytes, as many as the engine sent since the last read in one write; only a
+chunk that carries usage is parsed. Errors before the first byte become ordinary HTTP errors; after
+it, one SSE error event closes the stream. However the stream ends (finished, engine failure, client
+gone), `on_end` learns what was generated, for billing.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -43,58 +45,76 @@ async def _relay(
     upstream: Upstream, public_model: str, include_usage: bool, metrics: Metrics,
     on_end: Callable[[StreamEnd], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
-    started = time.perf_counter()
-    usage: dict[str, Any] | None = None
-    chunks = 0
+    tally = _Tally(public_model, include_usage, metrics)
     async with upstream as (target, response):
         yield b""
         rename = _renamer(target.model, public_model)
-        done = False
-        event: list[bytes] = []  # the lines of the event being read; sent whole, one write each
+        pending = b""
         try:
-            async for line in response.content:
-                if line.startswith(b"data:"):
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        done = True
-                    elif b'"usage"' in data:
-                        usage, line = _account(data, public_model, include_usage, metrics, usage)
-                    if b'"content":"' in data or b'"text":"' in data or b'"tool_calls"' in data:
-                        if not chunks:
-                            metrics.first_token.labels(public_model).observe(time.perf_counter() - started)
-                        chunks += 1
-                if line.strip():
-                    event.append(line)
-                elif event:  # a blank line ends an event (a hidden usage chunk left none)
-                    yield rename(b"".join(event)) + b"\n"
-                    event = []
-            if event:
-                yield rename(b"".join(event)) + b"\n"
-            if not done:
+            # One read and one write per network chunk, not per line: a busy engine's chunk often
+            # holds several events, and each pass through the loop and the ASGI stack costs CPU.
+            async for received in response.content.iter_any():
+                *events, pending = _EVENT_END.split(pending + received)
+                if relayed := b"".join([tally.event(event) for event in events]):
+                    yield rename(relayed)
+            if pending.strip() and (last := tally.event(pending)):
+                yield rename(last)
+            if not tally.done:
                 yield error_event("The engine stopped before finishing the answer.", "upstream_error")
         except (aiohttp.ClientError, TimeoutError):
             yield error_event("The engine stopped before finishing the answer.", "upstream_error")
         finally:
             # Shielded: when the client leaves, the relay is cancelled, and the bill must still land.
             with anyio.CancelScope(shield=True):
-                await on_end(StreamEnd(usage, chunks))
+                await on_end(StreamEnd(tally.usage, tally.content_chunks))
 
 
-def _account(
-    data: bytes, public_model: str, include_usage: bool, metrics: Metrics, seen: dict[str, Any] | None
-) -> tuple[dict[str, Any] | None, bytes]:
-    """Count the usage chunk's tokens; hide the chunk when the client did not ask for usage."""
-    chunk: dict[str, Any] = orjson.loads(data)
-    usage = chunk.get("usage")
-    if usage:
-        metrics.count_tokens(public_model, usage)
-        seen = usage
-    if include_usage:
-        return seen, b"data: " + data + b"\n"
-    if not chunk.get("choices"):
-        return seen, b""
-    chunk["usage"] = None  # OpenAI sends null usage on every chunk unless asked
-    return seen, b"data: " + orjson.dumps(chunk) + b"\n"
+_EVENT_END = re.compile(rb"\r?\n\r?\n")  # a blank line ends an event
+
+
+@dataclass
+class _Tally:
+    """What the relay learns from the events it passes on: usage, content, the end."""
+
+    public_model: str
+    include_usage: bool
+    metrics: Metrics
+    started: float = field(default_factory=time.perf_counter)
+    usage: dict[str, Any] | None = None  # the engine's own count, once its usage chunk passed
+    content_chunks: int = 0
+    done: bool = False  # [DONE] seen
+
+    def event(self, event: bytes) -> bytes:
+        """The event as the client gets it, blank line included; b"" when nothing of it is shown."""
+        kept = []
+        for line in event.splitlines():
+            if line.startswith(b"data:"):
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    self.done = True
+                elif b'"usage"' in data:
+                    line = self._account(data)
+                if b'"content":"' in data or b'"text":"' in data or b'"tool_calls"' in data:
+                    if not self.content_chunks:
+                        self.metrics.first_token.labels(self.public_model).observe(
+                            time.perf_counter() - self.started)
+                    self.content_chunks += 1
+            if line.strip():
+                kept.append(line)
+        return b"\n".join(kept) + b"\n\n" if kept else b""
+
+    def _account(self, data: bytes) -> bytes:
+        """Count the usage chunk's tokens; hide the chunk when the client did not ask for usage."""
+        chunk: dict[str, Any] = orjson.loads(data)
+        if usage := chunk.get("usage"):
+            self.metrics.count_tokens(self.public_model, usage)
+            self.usage = usage
+        if self.include_usage:
+            return b"data: " + data
+        if not chunk.get("choices"):
+            return b""
+        chunk["usage"] = None  # OpenAI sends null usage on every chunk unless asked
+        return b"data: " + orjson.dumps(chunk)
 
 
 def _renamer(upstream_model: str, public_model: str) -> Any:

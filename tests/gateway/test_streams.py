@@ -1,0 +1,121 @@
+"""The SSE relay reads whatever the engine sent and writes whole events, however the network cut them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import orjson
+import pytest
+
+from llmaas.gateway.relay import UpstreamClient
+from llmaas.gateway.streams import StreamEnd, relay_stream
+from llmaas.observability.metrics import Metrics
+from llmaas.routing import UpstreamPool, UpstreamTarget
+
+
+def chunk(**fields: object) -> bytes:
+    return b"data: " + orjson.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "engine-name",
+                                     **fields}) + b"\n\n"
+
+
+WORDS = [chunk(choices=[{"index": 0, "delta": {"content": word}}]) for word in ("Hel", "lo", "!")]
+USAGE = chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
+STREAM = b": keep-alive comment\n\n" + b"".join(WORDS) + USAGE + b"data: [DONE]\n\n"
+
+
+def every(size: int) -> Callable[[bytes], list[bytes]]:
+    return lambda body: [body[i:i + size] for i in range(0, len(body), size)]
+
+
+def by_event(body: bytes) -> list[bytes]:
+    return [event + b"\n\n" for event in body.split(b"\n\n")[:-1]]
+
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@asynccontextmanager
+async def engine(pieces: list[bytes]) -> AsyncIterator[str]:
+    """An HTTP server that answers one SSE response, written in `pieces` with a pause after each."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        await reader.readexactly(length)
+        writer.write(HEAD)
+        for piece in pieces:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.002)  # the relay reads each piece on its own
+        writer.write(b"0\r\n\r\n")
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+
+
+def relay(pieces: list[bytes], *, include_usage: bool) -> tuple[list[bytes], StreamEnd]:
+    """What the client is sent, write by write, and what the relay reports for billing."""
+
+    async def main() -> tuple[list[bytes], StreamEnd]:
+        ends: list[StreamEnd] = []
+
+        async def on_end(end: StreamEnd) -> None:
+            ends.append(end)
+
+        client = UpstreamClient(timeout_s=5)
+        try:
+            async with engine(pieces) as url:
+                target = UpstreamTarget(base_url=url, model="engine-name", healthy=True)
+                upstream = client.post(UpstreamPool("public-name", [target]), "/chat/completions",
+                                       json=lambda target: {"model": target.model})
+                relayed = await relay_stream(upstream, public_model="public-name",
+                                             include_usage=include_usage, metrics=Metrics(), on_end=on_end)
+                writes = [write async for write in relayed]
+        finally:
+            await client.close()
+        return writes, ends[0]
+
+    return asyncio.run(main())
+
+
+def expected(include_usage: bool) -> bytes:
+    shown = STREAM if include_usage else STREAM.replace(USAGE, b"")
+    return shown.replace(b'"model":"engine-name"', b'"model":"public-name"')
+
+
+@pytest.mark.parametrize("cut", [by_event, lambda body: [body], every(7), every(1)],
+                         ids=["by event", "in one piece", "every 7 bytes", "every byte"])
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_whole_events_come_out_however_the_stream_was_cut(
+    cut: Callable[[bytes], list[bytes]], include_usage: bool
+) -> None:
+    writes, end = relay(cut(STREAM), include_usage=include_usage)
+    assert b"".join(writes) == expected(include_usage)
+    assert all(write.endswith(b"\n\n") for write in writes), "no write ends inside an event"
+    assert end == StreamEnd(usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                            content_chunks=3)
+
+
+def test_several_events_in_one_read_go_out_in_one_write() -> None:
+    writes, _ = relay([b"".join(WORDS), USAGE + b"data: [DONE]\n\n"], include_usage=True)
+    assert len(writes) == 2 and writes[0].count(b"data: ") == 3
+
+
+def test_crlf_framing_is_understood() -> None:
+    writes, end = relay([STREAM.replace(b"\n", b"\r\n")], include_usage=False)
+    assert b"".join(writes) == expected(include_usage=False)
+    assert end.content_chunks == 3
+
+
+def test_a_stream_cut_short_ends_with_an_error_event_and_bills_what_came() -> None:
+    writes, end = relay([WORDS[0], WORDS[1][:-2]], include_usage=True)  # no end, no [DONE]
+    assert writes[0] == WORDS[0].replace(b"engine-name", b"public-name")
+    assert writes[1] == WORDS[1].replace(b"engine-name", b"public-name"), "the unterminated last event"
+    assert b'"code":"upstream_error"' in writes[2]
+    assert end == StreamEnd(usage=None, content_chunks=2)
