@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from llmaas.gateway.relay import UpstreamClient
-from llmaas.gateway.streams import StreamEnd, relay_stream
+from llmaas.gateway.streams import MAX_EVENT_BYTES, StreamEnd, relay_stream
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import UpstreamPool, UpstreamTarget
 
@@ -119,3 +119,12 @@ def test_a_stream_cut_short_ends_with_an_error_event_and_bills_what_came() -> No
     assert writes[1] == WORDS[1].replace(b"engine-name", b"public-name"), "the unterminated last event"
     assert b'"code":"upstream_error"' in writes[2]
     assert end == StreamEnd(usage=None, content_chunks=2)
+
+
+def test_an_event_that_never_ends_is_not_held_without_bound() -> None:
+    endless = b"data: " + b"x" * (MAX_EVENT_BYTES + 1)  # no blank line, ever
+    writes, end = relay([WORDS[0], endless[: len(endless) // 2], endless[len(endless) // 2:]],
+                        include_usage=True)
+    assert writes[0] == WORDS[0].replace(b"engine-name", b"public-name")
+    assert len(writes) == 2 and b'"code":"upstream_error"' in writes[1]
+    assert end == StreamEnd(usage=None, content_chunks=1)

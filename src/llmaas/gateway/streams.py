@@ -57,7 +57,9 @@ async def _relay(
                 *events, pending = _EVENT_END.split(pending + received)
                 if relayed := b"".join([tally.event(event) for event in events]):
                     yield rename(relayed)
-            if pending.strip() and (last := tally.event(pending)):
+                if len(pending) > MAX_EVENT_BYTES:  # no end in sight: a broken engine, not an answer
+                    break
+            if pending.strip() and len(pending) <= MAX_EVENT_BYTES and (last := tally.event(pending)):
                 yield rename(last)
             if not tally.done:
                 yield error_event("The engine stopped before finishing the answer.", "upstream_error")
@@ -70,6 +72,7 @@ async def _relay(
 
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")  # a blank line ends an event
+MAX_EVENT_BYTES = 1 << 20  # far above any chunk an engine sends; the relay holds no more than this
 
 
 @dataclass
