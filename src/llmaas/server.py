@@ -16,13 +16,11 @@ from fastapi import FastAPI
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
-from sqlalchemy import Engine
 
-from llmaas.api.admin.catalog_reload import reload_catalog
+from llmaas.api.admin.catalog_reload import reload_catalog, served_catalog
 from llmaas.app import create_app
-from llmaas.catalog import Catalog, load_catalog
+from llmaas.catalog import Catalog
 from llmaas.catalog.catalog import CatalogError
-from llmaas.catalog.store import OverrideStore
 from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
 from llmaas.engines.supervisor import Supervisor
 from llmaas.routing import Router
@@ -41,7 +39,7 @@ def run(settings: Settings, console: Console) -> None:
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
     try:
-        catalog = _served_catalog(settings, database)
+        catalog = served_catalog(settings, database)
     except CatalogError:
         database.dispose()
         raise
@@ -65,15 +63,6 @@ def run(settings: Settings, console: Console) -> None:
     uvloop.run(_serve(_Server(config, app), supervisor, app.state.router, catalog, console, settings))
 
 
-def _served_catalog(settings: Settings, database: Engine) -> Catalog:
-    """The file, then the operator's overrides from the database on top (catalog/overrides.py)."""
-    try:
-        file_catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    except OSError as error:  # a missing or unreadable file: as unusable as an invalid one
-        raise CatalogError(f"{settings.catalog_file}: {error.strerror or error}") from None
-    return OverrideStore(database).apply(file_catalog)
-
-
 class _Server(uvicorn.Server):
     """Graceful drain: on SIGTERM or SIGINT the replica reports not-ready, stops accepting, lets
     in-flight requests finish (up to the grace period), and only then are the engines stopped.
@@ -81,6 +70,11 @@ class _Server(uvicorn.Server):
     uvicorn itself re-raises the signal once drained, which would kill us before the engines are
     stopped; here the signal only starts the drain, and `_serve` stops the engines after it.
     """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+        self._reloading: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -95,14 +89,13 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
     def _reload(self) -> None:
-        try:
-            reload_catalog(self._app)
-        except (CatalogError, OSError) as error:
-            log.error("catalog not reloaded: %s", error)
+        self._reloading = asyncio.create_task(self._reload_catalog())  # held: a task must be referenced
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
-        super().__init__(config)
-        self._app = app
+    async def _reload_catalog(self) -> None:
+        try:
+            await reload_catalog(self._app)
+        except CatalogError as error:
+            log.error("catalog not reloaded: %s", error)
 
     def _drain(self, sig: int) -> None:
         self._app.state.draining = True  # /ready answers 503 from now on

@@ -86,7 +86,7 @@ async def _write(
 @router.post("/catalog/reload")
 async def reload(_: AdminDep, request: Request) -> dict[str, object]:
     try:
-        catalog = await run_in_threadpool(reload_catalog, request.app)
+        catalog = await reload_catalog(request.app)
     except CatalogError as error:
         raise InvalidRequest(f"The catalog was not reloaded: {error}") from None
     return {"models": [entry.id for entry in catalog], "aliases": catalog.aliases,

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from llmaas.catalog import Catalog, load_catalog
@@ -33,13 +34,22 @@ def _upstreams(catalog: Catalog) -> dict[str, object]:
     return {entry.id: entry.upstreams for entry in catalog}
 
 
-def reload_catalog(app: FastAPI) -> Catalog:
-    """Read the catalog file again, apply the database's overrides, and swap the result in without a
-    restart (also on SIGHUP). An invalid result raises CatalogError and changes nothing. Embedded
-    engines need a restart to change."""
-    settings: Settings = app.state.settings
-    base = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    catalog = OverrideStore(app.state.database).apply(base)
+def served_catalog(settings: Settings, database: Engine) -> Catalog:
+    """The catalog file, then the operator's overrides from the database on top (CatalogError when
+    the result, or the file itself, cannot be used). Blocking: file and database I/O."""
+    try:
+        file_catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
+    except OSError as error:  # a missing or unreadable file: as unusable as an invalid one
+        raise CatalogError(f"{settings.catalog_file}: {error.strerror or error}") from None
+    return OverrideStore(database).apply(file_catalog)
+
+
+async def reload_catalog(app: FastAPI) -> Catalog:
+    """Read the catalog file again and apply the database's overrides, off the event loop (a slow
+    database must not stall requests), then swap the result in on it, without a restart (also on
+    SIGHUP). An invalid result raises CatalogError and changes nothing. Embedded engines need a
+    restart to change."""
+    catalog = await run_in_threadpool(served_catalog, app.state.settings, app.state.database)
     install_catalog(app, catalog)
     log.info("catalog reloaded: %d models, overrides revision %s", len(catalog), catalog.revision)
     return catalog
