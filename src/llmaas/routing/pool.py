@@ -185,11 +185,13 @@ class Router:
         """Swap in new pools (a catalog reload). An upstream present before keeps its health, breaker
         and in-flight count, a model its place count and queue; requests already routed keep the
         upstreams they had, so none fails."""
-        known = {(t.base_url, t.model): t for pool in self.pools.values() for t in pool.targets}
+        # Per model: two models served by one engine keep a target each, as from_catalog made them.
+        known = {(model_id, t.base_url, t.model): t
+                 for model_id, pool in self.pools.items() for t in pool.targets}
         for model_id, pool in pools.items():
             kept = []
             for target in pool.targets:
-                old = known.get((target.base_url, target.model))
+                old = known.get((model_id, target.base_url, target.model))
                 if old is not None:  # a new key or weight applies at once
                     old.api_key, old.headers, old.weight = target.api_key, target.headers, target.weight
                 kept.append(old or target)
