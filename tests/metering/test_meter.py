@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -14,12 +15,14 @@ from llmaas.metering import (
     BudgetUsage,
     Limits,
     Meter,
+    MeterUnavailable,
     QuotaExceeded,
     RateLimited,
     RedisMeter,
 )
 from llmaas.metering.meter import BUDGET_GRACE_MS, MAX_NANO, BudgetKind
 from tests.metering.conftest import FakeClock, MeterFactory, run
+from tests.servers import free_port
 
 KEY, TENANT = "key:1", "tenant:1"
 
@@ -325,3 +328,17 @@ def test_redis_reloads_its_scripts_after_a_flush(redis_url: str, redis_prefix: s
         await meter.admit(ask(key=Limits(requests_per_minute=5)))
 
     run(lambda: RedisMeter.from_url(redis_url, prefix=redis_prefix), scenario)
+
+
+def test_an_unreachable_redis_refuses_at_once_as_retryable() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+    async def scenario(meter: Meter) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(MeterUnavailable) as caught:
+            await meter.admit(ask(key=Limits(requests_per_minute=5)))
+        assert loop.time() - started < 1, "a refused connection is not waited on"
+        assert caught.value.status_code == 503 and caught.value.retry_after_s == 1.0
+
+    run(lambda: RedisMeter.from_url(url), scenario)
