@@ -62,9 +62,10 @@ class OverrideStore:
         except SQLAlchemyError as error:
             raise OverridesUnavailable(f"catalog overrides unreadable ({type(error).__name__})") from None
 
-    def apply(self, base: Catalog) -> Catalog:
-        """The file's catalog under `base` with the stored overrides on top (CatalogError if invalid)."""
-        overrides = self.load()
+    def apply(self, base: Catalog, overrides: Overrides | None = None) -> Catalog:
+        """The file's catalog under `base` with the stored overrides on top (CatalogError if invalid);
+        `overrides`, when the caller has just read them, saves reading them again."""
+        overrides = self.load() if overrides is None else overrides
         try:
             return apply_overrides(base, overrides)
         except OverrideError as error:
@@ -135,12 +136,7 @@ class OverrideStore:
         base.base.get(model_id)
 
         def change(session: Session, now: datetime) -> None:
-            row = session.get(CatalogAliasOverrideRow, alias)
-            if row is None:
-                session.add(CatalogAliasOverrideRow(alias=alias, model_id=model_id, updated_at=now,
-                                                    updated_by=actor))
-            else:
-                row.model_id, row.updated_at, row.updated_by = model_id, now, actor
+            _put_alias(session, alias, model_id, now=now, actor=actor)
 
         catalog = self._write(base, change)
         log.info("catalog alias %r set to %r by %s", alias, model_id, actor)
@@ -154,13 +150,10 @@ class OverrideStore:
             row = session.get(CatalogAliasOverrideRow, alias)
             if (row is None and not in_file) or (row is not None and row.model_id is None):
                 raise NotFound(f"No alias named {alias!r}.", param="alias")
-            if not in_file:
-                session.delete(row)
-            elif row is None:
-                session.add(CatalogAliasOverrideRow(alias=alias, model_id=None, updated_at=now,
-                                                    updated_by=actor))
+            if in_file:
+                _put_alias(session, alias, None, now=now, actor=actor)  # None masks the file's alias
             else:
-                row.model_id, row.updated_at, row.updated_by = None, now, actor
+                session.delete(row)
 
         catalog = self._write(base, change)
         log.info("catalog alias %r removed by %s", alias, actor)
@@ -195,6 +188,14 @@ class OverrideStore:
             if check is not None:
                 check(catalog)
             return catalog
+
+
+def _put_alias(session: Session, alias: str, model_id: str | None, *, now: datetime, actor: str) -> None:
+    row = session.get(CatalogAliasOverrideRow, alias)
+    if row is None:
+        session.add(CatalogAliasOverrideRow(alias=alias, model_id=model_id, updated_at=now, updated_by=actor))
+    else:
+        row.model_id, row.updated_at, row.updated_by = model_id, now, actor
 
 
 def _read(session: Session) -> Overrides:
