@@ -82,12 +82,16 @@ class Catalog:
 
 
 def load_catalog(path: Path | None = None, *, notice_months: int = 3) -> Catalog:
-    """Read and validate a catalog file; without a path, the bundled embedded catalog."""
+    """Read and validate a catalog file; without a path, the bundled embedded catalog. A file that
+    cannot be read is as unusable as an invalid one: both are a CatalogError."""
     if path is None:
         text = resources.files("llmaas.catalog").joinpath("default.toml").read_text("utf-8")
         source = "the bundled catalog"
     else:
-        text = path.read_text("utf-8")
+        try:
+            text = path.read_text("utf-8")
+        except OSError as error:
+            raise CatalogError(f"{path}: {error.strerror or error}") from None
         source = str(path)
     try:
         parsed = CatalogFile.model_validate(tomllib.loads(text))

@@ -31,7 +31,7 @@ app = typer.Typer(help="The model catalog: list it, override it, reload it.", no
 def _file_catalog(settings: Settings) -> Catalog:
     try:
         return load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    except (CatalogError, OSError) as error:
+    except CatalogError as error:
         raise fail(ValueError(str(error))) from None
 
 
@@ -86,7 +86,7 @@ def list_models(config: ConfigOption = None) -> None:
         store = OverrideStore(engine)
         try:
             overrides = store.load()
-            catalog = store.apply(_file_catalog(settings))
+            catalog = store.apply(_file_catalog(settings), overrides)
         except CatalogError as error:
             raise fail(error) from None
     today = datetime.now(UTC).date()

@@ -37,10 +37,7 @@ def _upstreams(catalog: Catalog) -> dict[str, object]:
 def served_catalog(settings: Settings, database: Engine) -> Catalog:
     """The catalog file, then the operator's overrides from the database on top (CatalogError when
     the result, or the file itself, cannot be used). Blocking: file and database I/O."""
-    try:
-        file_catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
-    except OSError as error:  # a missing or unreadable file: as unusable as an invalid one
-        raise CatalogError(f"{settings.catalog_file}: {error.strerror or error}") from None
+    file_catalog = load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
     return OverrideStore(database).apply(file_catalog)
 
 
