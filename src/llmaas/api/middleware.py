@@ -29,7 +29,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = _header(scope, b"x-request-id")
+        given = header(scope, b"x-request-id")
         # A client's id is echoed only when it is plainly an id: it ends up in logs.
         request_id = given if given and _SAFE_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         state: dict[str, Any] = scope.setdefault("state", {})
@@ -37,7 +37,7 @@ class RequestContext:
         request_id_bytes = request_id.encode()
         status: int | None = None  # until a response starts
 
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             response = error_response(
                 413, self._too_large(), type="invalid_request_error", code="request_too_large",
@@ -86,7 +86,8 @@ class RequestContext:
         return f"The request body exceeds the limit of {self.max_body_bytes} bytes."
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header's value (the first, as Starlette reads it), for plain ASGI code."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmaas.api.deps import authenticate
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
+from llmaas.api.middleware import header
 from llmaas.api.openai.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -92,11 +93,10 @@ async def _answer(endpoint: Endpoint, scope: Scope, receive: Receive) -> Respons
         raise HTTPException(405, "Method Not Allowed", headers={"Allow": "POST"})
     app = scope["app"]
     state = scope["state"]
-    headers = dict(scope["headers"])
-    key = await authenticate(app.state.keys, _latin1(headers.get(b"authorization")))
+    key = await authenticate(app.state.keys, header(scope, b"authorization"))
     state["key_prefix"] = key.prefix
     body = await _read(receive)
-    if not _is_json(headers.get(b"content-type")):
+    if not _is_json(header(scope, b"content-type")):
         raise InvalidRequest(
             "The request body must be a JSON object (send Content-Type: application/json).")
     try:
@@ -119,16 +119,12 @@ async def _read(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _is_json(content_type: bytes | None) -> bool:
+def _is_json(content_type: str | None) -> bool:
     """As FastAPI decides: no Content-Type, or application/json or any application/*+json."""
     if content_type is None:
         return True
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
-
-
-def _latin1(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
