@@ -94,16 +94,14 @@ class UpstreamClient:
         json: Callable[[UpstreamTarget], Any] | None,
         data: Callable[[UpstreamTarget], aiohttp.FormData] | None,
     ) -> aiohttp.ClientResponse:
+        headers, body = target.headers, None
+        if json is not None:  # serialised here, once: aiohttp's JSON payload costs more
+            headers, body = {**headers, "Content-Type": "application/json"}, orjson.dumps(json(target))
         for attempt in (1, 2):
             try:
-                if json is not None:  # serialised here, once: aiohttp's JSON payload costs more
-                    return await self._session.post(
-                        target.base_url + path, data=orjson.dumps(json(target)),
-                        headers={**target.headers, "Content-Type": "application/json"},
-                    )
-                return await self._session.post(
-                    target.base_url + path, data=data(target) if data else None, headers=target.headers
-                )
+                # A form is spent by sending it: each attempt builds its own.
+                payload = body if json is not None else data(target) if data else None
+                return await self._session.post(target.base_url + path, data=payload, headers=headers)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
                 # A pooled keep-alive connection the engine had already closed (llama-server closes
                 # after each stream while advertising keep-alive): the request never reached it, so
