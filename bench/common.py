@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 
@@ -93,3 +94,14 @@ def wait_http(
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{what} not ready at {url} within {timeout_s:.0f}s")
+
+
+def stop(processes: Sequence[BaseProcess]) -> None:
+    """Terminate the benchmark's processes, the last started first; kill one that does not go."""
+    for process in reversed(processes):
+        process.terminate()
+    for process in reversed(processes):
+        process.join(15)
+        if process.is_alive():
+            process.kill()
+            process.join(5)

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import cpus, machine, percentile, pin
+from bench.common import cpus, machine, percentile, pin, stop
 from bench.load import Phase, Scenario, run_phase
 from bench.profiling import print_profile, profile_summary, recording
 
@@ -108,13 +108,7 @@ def running_stack(where: Placement, access_log: str | None) -> Iterator[Stack]:
         assert gateway.process.pid is not None and upstream.pid is not None
         yield Stack(upstream_url, gateway.url, gateway.key, gateway.process.pid, upstream.pid)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
-            process.join(15)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        stop(processes)
 
 
 # -- measuring ------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import cpu_seconds, free_port, machine, pin, wait_http
+from bench.common import cpu_seconds, free_port, machine, pin, stop, wait_http
 from bench.gateway_overhead import (
     Options,
     Placement,
@@ -145,13 +145,7 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
             except subprocess.TimeoutExpired:
                 proxy.kill()
                 proxy.wait(5)
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
-            process.join(15)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        stop(processes)
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 

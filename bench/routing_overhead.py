@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import free_port, machine, pin, wait_http
+from bench.common import free_port, machine, pin, stop, wait_http
 from bench.gateway_overhead import (
     Options,
     Placement,
@@ -60,16 +60,6 @@ class Stack:
         return {"gateway": self.gateway_pids[size], "engine": self.engine_pid, "client": os.getpid()}
 
 
-def _stop(processes: list[BaseProcess]) -> None:
-    for process in reversed(processes):
-        process.terminate()
-    for process in reversed(processes):
-        process.join(15)
-        if process.is_alive():
-            process.kill()
-            process.join(5)
-
-
 @contextmanager
 def running_stack(where: Placement) -> Iterator[Stack]:
     ctx = multiprocessing.get_context("spawn")
@@ -93,7 +83,7 @@ def running_stack(where: Placement) -> Iterator[Stack]:
         assert engine.pid is not None
         yield Stack(urls, keys, pids, engine.pid)
     finally:
-        _stop(processes)
+        stop(processes)
 
 
 async def measure(stack: Stack, options: Options, console: Console) -> dict[Scenario, dict[int, list[Phase]]]:
