@@ -1,22 +1,30 @@
 #!/bin/sh
-# Debian packages the platform needs: a C++ toolchain to build llama.cpp ("build"); for the tests,
-# espeak-ng to speak test audio, redis-server for limits shared by replicas, and PostgreSQL, which
-# the tests start themselves ("test"). Installs only what is missing.
+# Debian packages the platform needs: a C++ toolchain to build llama.cpp ("build"); for the tests
+# ("test"): espeak-ng to speak test audio, redis-server for limits shared by replicas, PostgreSQL,
+# which the tests start themselves, and what checks deploy/ offline: Go with Debian's sprig and yaml
+# libraries to render the Helm chart (helm itself is not packaged), and docker-compose to validate the
+# compose file. Installs only what is missing.
 set -eu
 case "${1:-build}" in
   build) wanted="cmake:cmake ninja:ninja-build g++:g++" ;;
-  test) wanted="espeak-ng:espeak-ng redis-server:redis-server" ;;
+  test) wanted="espeak-ng:espeak-ng redis-server:redis-server go:golang-go" ;;
   *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
 missing=""
 for pair in $wanted; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
 done
-if [ "${1:-build}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  missing="$missing postgresql"  # its server binaries live off PATH
+lean=""  # installed without their recommends: docker-compose would bring a whole Docker engine
+if [ "${1:-build}" = test ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"  # off PATH
+  gocode=/usr/share/gocode/src/github.com
+  [ -d "$gocode/Masterminds/sprig" ] || missing="$missing golang-github-masterminds-sprig-dev"
+  [ -d "$gocode/ghodss/yaml" ] || missing="$missing golang-github-ghodss-yaml-dev"
+  command -v docker-compose >/dev/null 2>&1 || lean="docker-compose"
 fi
-[ -z "$missing" ] && exit 0
-echo "Installing Debian packages:$missing"
+[ -z "$missing$lean" ] && exit 0
+echo "Installing Debian packages:$missing $lean"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+[ -z "$missing" ] || $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+[ -z "$lean" ] || $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $lean >/dev/null

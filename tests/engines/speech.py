@@ -48,6 +48,13 @@ def speak(text: str, voice: str = "en") -> bytes:
     return result.stdout
 
 
+def seconds(audio: bytes) -> float:
+    """How long ``audio`` plays, from its decoded samples (espeak-ng's WAV header has no length)."""
+    with av.open(io.BytesIO(audio), mode="r") as source:
+        stream = source.streams.audio[0]
+        return sum(frame.samples for frame in source.decode(stream)) / stream.rate
+
+
 def encode(wav: bytes, name: str) -> bytes:
     """``wav`` re-encoded as one of FORMATS; PyAV resamples and re-frames for the encoder."""
     container_format, codec, rate = FORMATS[name]
