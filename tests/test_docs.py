@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
+import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from llmaas.cli import app
@@ -18,12 +22,20 @@ def test_every_setting_is_documented() -> None:
     assert not missing, f"document these settings in docs/configuration.md: {missing}"
 
 
+def _commands(group: TyperGroup, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every runnable command of the typer app, as the words a user types."""
+    for name, command in group.commands.items():
+        if isinstance(command, TyperGroup):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
 def test_every_command_has_help_with_a_description() -> None:
+    commands = list(_commands(cast(TyperGroup, typer.main.get_command(app))))
+    assert ("serve",) in commands and ("keys", "create") in commands and ("models", "alias") in commands
     runner = CliRunner()
-    for command in (["serve"], ["setup"], ["keys", "create"], ["keys", "list"], ["keys", "revoke"],
-                    ["keys", "rotate"], ["tenants", "create"], ["tenants", "list"], ["tiers", "list"],
-                    ["tiers", "set"], ["models", "list"], ["models", "reload"], ["models", "deprecate"],
-                    ["models", "override"], ["models", "alias"], ["usage"]):
+    for command in commands:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, result.output
-        assert "Usage" in result.output and len(result.output.splitlines()) > 4
+        assert "Usage" in result.output and len(result.output.splitlines()) > 4, command

@@ -1,0 +1,69 @@
+"""The `llmaas` command's root: `serve`, `setup`, and the command groups of the modules beside it.
+
+    llmaas serve                        set up and run the platform on 127.0.0.1:8000
+    llmaas tenants create acme --tier standard
+    llmaas keys create --tenant acme --name my-app    issue an API key (printed once, last line)
+    llmaas models list                  the catalog, with the operator's overrides
+    llmaas models deprecate mistral-small --retires-at 2027-06-30 --successor mistral-medium
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from llmaas.catalog import load_catalog
+from llmaas.catalog.catalog import CatalogError
+from llmaas.cli import keys, models, tenancy, usage
+from llmaas.cli.common import ConfigOption, console
+from llmaas.settings import load_settings
+
+app = typer.Typer(help="llmaas: a sovereign LLM-as-a-Service platform.", no_args_is_help=True)
+app.add_typer(keys.app, name="keys")
+app.add_typer(tenancy.tenants_app, name="tenants")
+app.add_typer(tenancy.tiers_app, name="tiers")
+app.add_typer(models.app, name="models")
+app.command("usage")(usage.usage)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    config: ConfigOption = None,
+    catalog_file: Annotated[
+        Path | None, typer.Option("--catalog", help="Model catalog (TOML) instead of the bundled one.")
+    ] = None,
+    embedded: Annotated[
+        bool, typer.Option(help="Start the embedded engines; --no-embedded runs the gateway alone.")
+    ] = True,
+) -> None:
+    """Set up what is missing, start the engines and the gateway, and serve until stopped.
+
+    Example: llmaas serve --port 8080
+    """
+    from llmaas.server import run  # imports the web stack only for this command
+
+    settings = load_settings(
+        config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        run(settings, console)
+    except CatalogError as error:  # raised before any engine starts: say why, not where in the code
+        console.print(f"[red]Not started: {escape(str(error))}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def setup(config: ConfigOption = None) -> None:
+    """Build the embedded engine and fetch the bundled models, without serving."""
+    from llmaas.engines.launch import prepare
+
+    settings = load_settings(config)
+    prepare(settings, load_catalog(settings.catalog_file), console)
+    console.print("[green]Engines and models are ready.[/green]")
