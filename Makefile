@@ -24,9 +24,11 @@ test: install
 	@scripts/system-packages.sh test
 	$(BIN)/pytest
 
+# Style, types (strict, tests and benchmarks included) and the layers of .importlinter; CI runs it.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests bench
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m bench.gateway_overhead
