@@ -18,20 +18,18 @@ from llmaas.api import system
 from llmaas.api.admin import catalog as admin_catalog
 from llmaas.api.admin import tenancy as admin_tenancy
 from llmaas.api.admin import usage as admin_usage
-from llmaas.api.admin.catalog_reload import watch_overrides
 from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
 from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
 from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, Upstream
-from llmaas.gateway import Gateway
+from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
 from llmaas.observability.metrics import Metrics
-from llmaas.routing import Router
 from llmaas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +63,9 @@ def create_app(
 ) -> FastAPI:
     """`meter`, when given, replaces the one `settings` would choose (`meter_for`); the app closes it."""
     metrics = Metrics()
-    router = Router.configured(catalog, upstreams or {}, settings)
+    # Built here, not in the lifespan: `llmaas serve` shows its pools' readiness while starting up.
+    served = ServedCatalog(catalog, settings=settings, database=database, embedded=upstreams)
+    router = served.router
     given_meter = meter
 
     @asynccontextmanager
@@ -76,15 +76,13 @@ def create_app(
             await meter.prepare()
         ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)
         accounting = Accounting(meter=meter, ledger=ledger, database=database)
-        app.state.gateway = Gateway(
-            catalog=catalog, router=router, client=client, metrics=metrics, accounting=accounting
-        )
+        app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting)
         await router.check_health(client.session)
         ledger.start()
         tasks = [
             asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s)),
             asyncio.create_task(_roll_up_hourly(database, settings.usage_retention_days)),
-            asyncio.create_task(watch_overrides(app, interval_s=settings.catalog_poll_interval_s)),
+            asyncio.create_task(served.watch_overrides(interval_s=settings.catalog_poll_interval_s)),
         ]
         try:
             yield
@@ -109,8 +107,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.router = router
-    app.state.embedded_upstreams = upstreams or {}
+    app.state.served_catalog = served
     app.state.database = database
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     install_error_handlers(app)

@@ -17,12 +17,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from llmaas.api.admin.catalog_reload import reload_catalog, served_catalog
 from llmaas.app import create_app
 from llmaas.catalog import Catalog
 from llmaas.catalog.catalog import CatalogError
 from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
 from llmaas.engines.supervisor import Supervisor
+from llmaas.gateway.serving import ServedCatalog, load_served_catalog
 from llmaas.routing import Router
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
@@ -39,7 +39,7 @@ def run(settings: Settings, console: Console) -> None:
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
     try:
-        catalog = served_catalog(settings, database)
+        catalog = load_served_catalog(settings, database)
     except CatalogError:
         database.dispose()
         raise
@@ -60,7 +60,8 @@ def run(settings: Settings, console: Console) -> None:
         timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
     )
-    uvloop.run(_serve(_Server(config, app), supervisor, app.state.router, catalog, console, settings))
+    served: ServedCatalog = app.state.served_catalog
+    uvloop.run(_serve(_Server(config, app, served), supervisor, served.router, catalog, console, settings))
 
 
 class _Server(uvicorn.Server):
@@ -71,9 +72,10 @@ class _Server(uvicorn.Server):
     stopped; here the signal only starts the drain, and `_serve` stops the engines after it.
     """
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(self, config: uvicorn.Config, app: FastAPI, served: ServedCatalog) -> None:
         super().__init__(config)
         self._app = app
+        self._served = served  # SIGHUP reloads it
         self._reloading: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
@@ -93,7 +95,7 @@ class _Server(uvicorn.Server):
 
     async def _reload_catalog(self) -> None:
         try:
-            await reload_catalog(self._app)
+            await self._served.reload()
         except CatalogError as error:
             log.error("catalog not reloaded: %s", error)
 

@@ -108,7 +108,7 @@ def test_upstream_keys_are_masked_and_never_logged(gateway: Replica, upstream: s
     assert secret not in put.text and secret not in shown and "********" in shown
     assert secret not in caplog.text
     assert "catalog override of model 'chat-b' by admin-api@127.0.0.1: set upstreams" in caplog.text
-    target = gateway.app.state.router.pools["chat-b"].targets[0]
+    target = gateway.app.state.served_catalog.router.pools["chat-b"].targets[0]
     assert target.api_key == secret  # and the engine gets it at once
     reply = gateway.client.chat.completions.create(model="chat-b", messages=HI)  # type: ignore[arg-type]
     assert reply.model == "chat-b"

@@ -124,3 +124,13 @@ def test_replicas_migrating_at_once_do_not_collide(postgres_admin_url: str) -> N
     for thread in threads:
         thread.join(60)
     assert errors == []
+
+
+def test_usage_reports_find_keys_by_prefix_revoked_ones_too(database: Engine) -> None:
+    service = KeyService(database)
+    kept, revoked = service.create(name="kept").key, service.create(name="gone").key
+    service.revoke(revoked.prefix)
+    assert service.id_of(revoked.prefix) == revoked.id
+    assert service.prefixes() == {kept.id: kept.prefix, revoked.id: revoked.prefix}
+    with pytest.raises(NotFound, match="No key with prefix llm-nothing"):
+        service.id_of("llm-nothing")

@@ -75,7 +75,7 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     with serve(engine.app()) as engine_url:
         app = create_app(settings, catalog=catalog_for(engine_url), database=database)
         with serve(app) as url, openai.OpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=0) as client:
-            yield Platform(url, secret, engine, client, database, app.state.router)
+            yield Platform(url, secret, engine, client, database, app.state.served_catalog.router)
     database.dispose()
 
 

@@ -83,7 +83,7 @@ def test_the_gateway_spreads_chat_requests_over_weighted_upstreams(tmp_path: Pat
         app = create_app(Settings(home=tmp_path, health_interval_s=0.2), catalog=catalog, database=database)
         with serve(app) as url:
             wait_for(lambda: httpx.get(f"{url}/ready").status_code == 200, what="both upstreams healthy")
-            wait_for(lambda: all(t.healthy for t in app.state.router.pools["chat"].targets),
+            wait_for(lambda: all(t.healthy for t in app.state.served_catalog.router.pools["chat"].targets),
                      what="both upstreams healthy")
             for _ in range(40):
                 response = httpx.post(f"{url}/v1/chat/completions",

@@ -59,7 +59,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                            model("solo", [url_a])])
         app = create_app(settings, catalog=catalog, database=database)
         with serve(app) as url:
-            fleet = Fleet(url, secret, a, b, app.state.router)
+            fleet = Fleet(url, secret, a, b, app.state.served_catalog.router)
             wait_for(lambda: fleet.router.pools["pair"].targets[1].healthy, timeout_s=5, interval_s=0.05)
             yield fleet
 

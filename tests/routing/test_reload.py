@@ -38,12 +38,13 @@ def test_the_admin_api_reloads_the_catalog_and_refuses_a_broken_one(tmp_path: Pa
         with serve(app) as url:
             admin = {"Authorization": "Bearer t"}
             user = {"Authorization": f"Bearer {key}"}
-            before = app.state.router.pools["first"].targets[0]
+            router = app.state.served_catalog.router
+            before = router.pools["first"].targets[0]
             path.write_text(entry("first", upstream, 'deprecated_at = 2026-01-01\nsuccessor = "second"\n')
                             + entry("second", upstream))
             reloaded = httpx.post(f"{url}/admin/api/catalog/reload", headers=admin)
             assert reloaded.json()["models"] == ["first", "second"]
-            assert app.state.router.pools["first"].targets[0] is before, "health and breaker survive"
+            assert router.pools["first"].targets[0] is before, "health and breaker survive"
             models = {m["id"]: m for m in httpx.get(f"{url}/v1/models", headers=user).json()["data"]}
             assert models["first"]["status"] == "deprecated" and "second" in models
             path.write_text("[[models]]\nid = 1\n")

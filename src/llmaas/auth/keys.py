@@ -151,6 +151,19 @@ class KeyService:
                 for r, tenant_name in session.execute(query).all()
             ]
 
+    def id_of(self, prefix: str) -> int:
+        """The id of the key with `prefix`, revoked or not, as the ledger records it (NotFound if none)."""
+        with Session(self._engine) as session:
+            key_id = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.prefix == prefix))
+        if key_id is None:
+            raise NotFound(f"No key with prefix {prefix}.", param="key")
+        return key_id
+
+    def prefixes(self) -> dict[int, str]:
+        """Every key's prefix by id, revoked keys included: how usage reports name the keys they group."""
+        with Session(self._engine) as session:
+            return {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
+
     def revoke(self, prefix: str) -> bool:
         with Session(self._engine) as session, session.begin():
             result = session.execute(

@@ -7,13 +7,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from llmaas.auth import KeyService
 from llmaas.cli.common import ConfigOption, day, fail, opened_database, out
 from llmaas.errors import NotFound
 from llmaas.metering.reports import GroupBy, month_start, report
-from llmaas.storage.tables import ApiKeyRow, TenantRow
+from llmaas.tenancy import TenantService
 from llmaas.tenancy.money import eur_number, format_eur
 
 
@@ -31,13 +30,13 @@ def usage(
     if group_by not in ("day", "model", "key"):
         raise typer.BadParameter("group-by takes day, model or key")
     with opened_database(config) as engine:
-        with Session(engine) as session:
-            tenant_id = None
-            if tenant is not None:
-                tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
-                if tenant_id is None:
-                    raise fail(NotFound(f"No tenant named {tenant!r}."))
-            names = {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
+        tenant_id = None
+        if tenant is not None:
+            try:
+                tenant_id = TenantService(engine).id_of(tenant)
+            except NotFound as error:
+                raise fail(error) from None
+        names = KeyService(engine).prefixes()
         start = day(since) or month_start()
         groups = report(engine, group_by=group_by_value(group_by), since=start, tenant_id=tenant_id,
                         key_names=names)

@@ -27,6 +27,7 @@ from llmaas.errors import InvalidRequest, UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate, text_tokens_upper_bound
 from llmaas.gateway.relay import UpstreamClient
+from llmaas.gateway.serving import ServedCatalog
 from llmaas.gateway.streams import StreamEnd, relay_stream
 from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
 from llmaas.metering import LimitState
@@ -47,14 +48,21 @@ class Reply:
 
 class Gateway:
     def __init__(
-        self, *, catalog: Catalog, router: Router, client: UpstreamClient, metrics: Metrics,
-        accounting: Accounting,
+        self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
     ) -> None:
-        self.catalog = catalog
-        self.router = router
+        self.served = served
         self.client = client
         self.metrics = metrics
         self.accounting = accounting
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog served now; `served` swaps it on a reload or an override write."""
+        return self.served.catalog
+
+    @property
+    def router(self) -> Router:
+        return self.served.router
 
     def model(self, model_id: str, capability: Capability, endpoint: str) -> Resolution:
         """The model that answers (aliases and retirement redirects applied), checked for the endpoint."""

@@ -43,6 +43,14 @@ class TenantService:
                 raise NotFound(f"No tenant named {name!r}.", param="tenant")
             return _tenant(*found)
 
+    def id_of(self, name: str) -> int:
+        """The tenant's id, as the ledger records it (NotFound when no tenant has `name`)."""
+        with Session(self._engine) as session:
+            tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == name))
+        if tenant_id is None:
+            raise NotFound(f"No tenant named {name!r}.", param="tenant")
+        return tenant_id
+
     def create(self, *, name: str, tier: str, prepaid_credit_nano: int | None = None) -> Tenant:
         with Session(self._engine) as session, session.begin():
             tier_id = session.scalar(select(TierRow.id).where(TierRow.name == tier))

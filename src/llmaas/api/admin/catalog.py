@@ -11,10 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
-from llmaas.api.admin.catalog_reload import install_catalog, reload_catalog
-from llmaas.api.admin.deps import AdminDep, DatabaseDep
+from llmaas.api.admin.deps import AdminDep, ServedCatalogDep
 from llmaas.api.admin.schemas import (
     AliasUpdate,
     CatalogAliasPublic,
@@ -27,6 +25,7 @@ from llmaas.catalog.catalog import CatalogError
 from llmaas.catalog.overrides import MASKED_SECRET, OverrideError, Overrides
 from llmaas.catalog.store import OverrideStore
 from llmaas.errors import InvalidRequest
+from llmaas.gateway import ServedCatalog
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
 
@@ -69,24 +68,21 @@ def _actor(request: Request) -> str:
 
 
 async def _write(
-    request: Request, what: str, write: Callable[[OverrideStore, Catalog], Catalog]
+    served: ServedCatalog, what: str, write: Callable[[OverrideStore, Catalog], Catalog]
 ) -> Overrides:
     """Run a write on the database, swap the catalog it made in here, and return the overrides now stored."""
-    store = OverrideStore(request.app.state.database)
     try:
-        catalog = await run_in_threadpool(write, store, request.app.state.gateway.catalog)
+        return await served.change(write)
     except OverrideError as error:
         raise InvalidRequest(f"The {what} was not saved: {error}", param=error.field) from None
     except CatalogError as error:
         raise InvalidRequest(f"The {what} was not saved: {error}") from None
-    install_catalog(request.app, catalog)
-    return await run_in_threadpool(store.load)
 
 
 @router.post("/catalog/reload")
-async def reload(_: AdminDep, request: Request) -> dict[str, object]:
+async def reload(_: AdminDep, served: ServedCatalogDep) -> dict[str, object]:
     try:
-        catalog = await reload_catalog(request.app)
+        catalog = await served.reload()
     except CatalogError as error:
         raise InvalidRequest(f"The catalog was not reloaded: {error}") from None
     return {"models": [entry.id for entry in catalog], "aliases": catalog.aliases,
@@ -94,10 +90,10 @@ async def reload(_: AdminDep, request: Request) -> dict[str, object]:
 
 
 @router.get("/catalog")
-async def get_catalog(_: AdminDep, request: Request, database: DatabaseDep) -> CatalogPublic:
+async def get_catalog(_: AdminDep, served: ServedCatalogDep) -> CatalogPublic:
     """The catalog this replica serves, each model's lifecycle status today and what overrides set."""
-    catalog: Catalog = request.app.state.gateway.catalog
-    overrides = await run_in_threadpool(OverrideStore(database).load)
+    catalog = served.catalog
+    overrides = await served.overrides()
     return CatalogPublic(revision=catalog.revision,
                          models=[model_public(catalog, overrides, entry.id) for entry in catalog],
                          aliases=aliases_public(catalog, overrides))
@@ -105,42 +101,46 @@ async def get_catalog(_: AdminDep, request: Request, database: DatabaseDep) -> C
 
 @router.put("/catalog/models/{model_id:path}/override")
 async def put_override(
-    model_id: str, body: dict[str, Any], _: AdminDep, request: Request
+    model_id: str, body: dict[str, Any], _: AdminDep, request: Request, served: ServedCatalogDep
 ) -> CatalogModelPublic:
     """Replace the model's override with the fields sent (any field but `id` and `engine`)."""
-    overrides = await _write(request, "override", lambda store, base: store.set_model(
+    overrides = await _write(served, "override", lambda store, base: store.set_model(
         model_id, body, base=base, actor=_actor(request)))
-    return model_public(request.app.state.gateway.catalog, overrides, model_id)
+    return model_public(served.catalog, overrides, model_id)
 
 
 @router.patch("/catalog/models/{model_id:path}/override")
 async def patch_override(
-    model_id: str, body: dict[str, Any], _: AdminDep, request: Request
+    model_id: str, body: dict[str, Any], _: AdminDep, request: Request, served: ServedCatalogDep
 ) -> CatalogModelPublic:
     """Add the fields sent to the model's override; fields not sent keep their overridden value."""
-    overrides = await _write(request, "override", lambda store, base: store.set_model(
+    overrides = await _write(served, "override", lambda store, base: store.set_model(
         model_id, body, base=base, actor=_actor(request), merge=True))
-    return model_public(request.app.state.gateway.catalog, overrides, model_id)
+    return model_public(served.catalog, overrides, model_id)
 
 
 @router.delete("/catalog/models/{model_id:path}/override")
-async def delete_override(model_id: str, _: AdminDep, request: Request) -> CatalogModelPublic:
+async def delete_override(
+    model_id: str, _: AdminDep, request: Request, served: ServedCatalogDep
+) -> CatalogModelPublic:
     """Drop the model's override: the catalog file's entry applies again."""
-    overrides = await _write(request, "override", lambda store, base: store.clear_model(
+    overrides = await _write(served, "override", lambda store, base: store.clear_model(
         model_id, base=base, actor=_actor(request)))
-    return model_public(request.app.state.gateway.catalog, overrides, model_id)
+    return model_public(served.catalog, overrides, model_id)
 
 
 @router.put("/catalog/aliases/{alias:path}")
-async def put_alias(alias: str, body: AliasUpdate, _: AdminDep, request: Request) -> CatalogAliasPublic:
+async def put_alias(
+    alias: str, body: AliasUpdate, _: AdminDep, request: Request, served: ServedCatalogDep
+) -> CatalogAliasPublic:
     """Point an alias at a model, adding it or overriding the file's."""
-    overrides = await _write(request, "alias", lambda store, base: store.set_alias(
+    overrides = await _write(served, "alias", lambda store, base: store.set_alias(
         alias, body.model, base=base, actor=_actor(request)))
-    return next(a for a in aliases_public(request.app.state.gateway.catalog, overrides) if a.alias == alias)
+    return next(a for a in aliases_public(served.catalog, overrides) if a.alias == alias)
 
 
 @router.delete("/catalog/aliases/{alias:path}", status_code=204)
-async def delete_alias(alias: str, _: AdminDep, request: Request) -> None:
+async def delete_alias(alias: str, _: AdminDep, request: Request, served: ServedCatalogDep) -> None:
     """Remove an alias: one set by an override is dropped, one from the file is masked."""
-    await _write(request, "alias", lambda store, base: store.remove_alias(
+    await _write(served, "alias", lambda store, base: store.remove_alias(
         alias, base=base, actor=_actor(request)))

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from llmaas.errors import AuthenticationFailed, PermissionDenied
+from llmaas.gateway import ServedCatalog
 
 
 async def require_admin(request: Request) -> None:
@@ -26,5 +27,11 @@ async def get_database(request: Request) -> Engine:
     return database
 
 
+async def get_served_catalog(request: Request) -> ServedCatalog:
+    served: ServedCatalog = request.app.state.served_catalog
+    return served
+
+
 AdminDep = Annotated[None, Depends(require_admin)]
 DatabaseDep = Annotated[Engine, Depends(get_database)]
+ServedCatalogDep = Annotated[ServedCatalog, Depends(get_served_catalog)]

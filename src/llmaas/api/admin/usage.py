@@ -9,16 +9,15 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from llmaas.api.admin.deps import AdminDep, DatabaseDep
 from llmaas.api.admin.schemas import UsageGroup, UsageReport
-from llmaas.errors import NotFound
+from llmaas.auth import KeyService
 from llmaas.metering.reports import GroupBy, UsageTotals, report
-from llmaas.storage.tables import ApiKeyRow, TenantRow
+from llmaas.tenancy import TenantService
 from llmaas.tenancy.money import to_eur
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
@@ -31,17 +30,10 @@ def _totals(
     database: Engine, *, tenant: str | None, key: str | None, model: str | None,
     start: date | None, end: date | None, group_by: GroupBy,
 ) -> list[UsageTotals]:
-    with Session(database) as session:
-        tenant_id = key_id = None
-        if tenant is not None:
-            tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
-            if tenant_id is None:
-                raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
-        if key is not None:
-            key_id = session.scalar(select(ApiKeyRow.id).where(ApiKeyRow.prefix == key))
-            if key_id is None:
-                raise NotFound(f"No key with prefix {key}.", param="key")
-        names = {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
+    keys = KeyService(database)
+    tenant_id = None if tenant is None else TenantService(database).id_of(tenant)
+    key_id = None if key is None else keys.id_of(key)
+    names = keys.prefixes()
     since = datetime.combine(start, time(), UTC) if start else None
     until = datetime.combine(end + timedelta(days=1), time(), UTC) if end else None  # `to` is included
     return report(database, group_by=group_by, since=since, until=until, tenant_id=tenant_id,
