@@ -1,4 +1,5 @@
-"""The one place errors become HTTP: OpenAI's `{"error": {message, type, param, code}}`."""
+"""The one place errors become HTTP: OpenAI's `{"error": {message, type, param, code}}` (its body
+comes from wire/errors.py), with `retry-after` and `x-should-retry` where they apply."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from llmaas.errors import LlmaasError
 from llmaas.metering import QuotaExceeded, RateLimited
+from llmaas.wire.errors import error_json
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
+    body = error_json(message, type=type, param=param, code=code)
+    return Response(body, status_code, headers, media_type="application/json")
 
 
 def platform_error(exc: LlmaasError) -> Response:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from llmaas.errors import LlmaasError
+from llmaas.wire.errors import error_body
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,7 @@ class WorkerError(Exception):
 
 
 def error_response(error: WorkerError) -> JSONResponse:
-    body = {
-        "error": {
-            "message": error.message,
-            "type": error.type,
-            "param": error.param,
-            "code": error.code,
-        }
-    }
+    body = error_body(error.message, type=error.type, param=error.param, code=error.code)
     return JSONResponse(body, status_code=error.status_code)
 
 
