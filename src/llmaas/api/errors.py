@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from llmaas.errors import LlmaasError
+from llmaas.errors import InternalError, LlmaasError
 from llmaas.metering import QuotaExceeded, RateLimited
 from llmaas.wire.errors import error_json
 
@@ -36,6 +36,8 @@ def error_response(
 
 
 def platform_error(exc: LlmaasError) -> Response:
+    if isinstance(exc, InternalError):  # the platform's own trouble: no client should read its message
+        return unexpected_error(exc)
     headers = {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
@@ -90,6 +92,8 @@ def unexpected_error(exc: Exception) -> Response:
 
 async def _platform_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LlmaasError)
+    if isinstance(exc, InternalError):
+        raise exc  # on to the catch-all below, as any unexpected failure: a logged 500
     return platform_error(exc)
 
 

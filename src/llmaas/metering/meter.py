@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from llmaas.errors import LlmaasError
+from llmaas.errors import InternalError, LlmaasError
 
 MAX_NANO = 2**53 - 1
 EPSILON_MS = 1.0  # absorbs the float rounding of TATs near 1.7e12 ms: at most 1 ms of refill early
@@ -208,7 +208,7 @@ class MeterUnavailable(LlmaasError):
     retry_after_s = 1.0
 
 
-class BudgetUnseeded(Exception):
+class BudgetUnseeded(InternalError):
     """The shared store holds no counter for this budget (a new budget, or Redis lost its data):
     seed it from the ledger, then admit again. Never reaches a client."""
 
