@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +34,9 @@ import aiohttp
 import orjson
 import uvloop
 from rich.console import Console
-from rich.table import Table
 
 from bench.common import cpu_seconds, machine
+from bench.harness import machine_text, print_json, report_console, table, verdict
 from bench.served import MODEL, Served, serve
 
 TARGET_GATEWAY_RATIO = 0.95  # gateway / direct tokens/s, one stream
@@ -257,17 +256,13 @@ def summarize(results: SlotResults, levels: list[int]) -> dict[str, Any]:
 # -- report ---------------------------------------------------------------------------------------
 
 
-def _verdict(met: bool, target: str) -> str:
-    return f"[green]met[/green] ({target})" if met else f"[red]missed[/red] ({target})"
-
-
 def print_report(console: Console, summaries: list[dict[str, Any]], facts: dict[str, Any]) -> None:
     for s in summaries:
-        single = Table(title=f"One stream, {s['parallel']} slots: direct vs gateway "
-                             f"(median of {s['single']['direct']['runs']} alternating runs)")
-        for column in ("target", "decode tok/s", "end-to-end tok/s", "TTFT ms", "engine-reported tok/s",
-                       "tokens", "decode tok/s per run", "gateway CPU ms/req", "engine CPU s/req"):
-            single.add_column(column, justify="left" if column == "target" else "right")
+        single = table(f"One stream, {s['parallel']} slots: direct vs gateway "
+                       f"(median of {s['single']['direct']['runs']} alternating runs)",
+                       ("target", "decode tok/s", "end-to-end tok/s", "TTFT ms", "engine-reported tok/s",
+                        "tokens", "decode tok/s per run", "gateway CPU ms/req", "engine CPU s/req"),
+                       left=("target",))
         for target in ("direct", "gateway"):
             r = s["single"][target]
             single.add_row(target, f"{r['decode_tps_median']:.1f}", f"{r['end_to_end_tps_median']:.1f}",
@@ -276,10 +271,9 @@ def print_report(console: Console, summaries: list[dict[str, Any]], facts: dict[
                            " ".join(f"{x:.1f}" for x in r["decode_tps_per_run"]),
                            f"{r['gateway_cpu_ms_per_request']:.1f}", f"{r['engine_cpu_s_per_request']:.2f}")
         console.print(single)
-        aggregate = Table(title=f"Concurrent streams through the gateway, {s['parallel']} slots")
-        for column in ("streams", "aggregate tok/s (median)", "per run", "mean per-stream decode tok/s",
-                       "max TTFT ms"):
-            aggregate.add_column(column, justify="right")
+        aggregate = table(f"Concurrent streams through the gateway, {s['parallel']} slots",
+                          ("streams", "aggregate tok/s (median)", "per run", "mean per-stream decode tok/s",
+                           "max TTFT ms"))
         for level, a in s["aggregate"].items():
             aggregate.add_row(level, f"{a['aggregate_tps_median']:.1f}",
                               " ".join(f"{r['aggregate_tps']:.1f}" for r in a["runs"]),
@@ -293,18 +287,16 @@ def print_report(console: Console, summaries: list[dict[str, Any]], facts: dict[
             f"(per pair {s['gateway_over_direct_decode_per_pair']}; end to end "
             f"{s['gateway_over_direct_end_to_end']:.3f}; gateway CPU = "
             f"{100 * s['gateway_cpu_share']:.2f}% of the engine's) "
-            f"{_verdict(ratio >= TARGET_GATEWAY_RATIO, f'≥ {TARGET_GATEWAY_RATIO}')}; "
+            f"{verdict(ratio >= TARGET_GATEWAY_RATIO, f'≥ {TARGET_GATEWAY_RATIO}')}; "
             f"aggregate({high})/aggregate({low}) = {s['scaling']['ratio']:.2f} "
-            f"{_verdict(s['scaling']['ratio'] >= TARGET_SCALING, f'≥ {TARGET_SCALING:g}')}"
+            f"{verdict(s['scaling']['ratio'] >= TARGET_SCALING, f'≥ {TARGET_SCALING:g}')}"
         )
         for target, count in s["failures"].items():
             if count:
                 console.print(f"[red]{count} failed {target} requests[/red] (retried; not in the numbers): "
                               f"{s['failure_kinds'][target]}")
-    m = facts["machine"]
     console.print(f"Targets: gateway/direct ≥ {TARGET_GATEWAY_RATIO}; aggregate(8)/aggregate(1) ≥ "
-                  f"{TARGET_SCALING:g}. Machine: {m['nproc']} CPUs, {m['cpu_model']}, load "
-                  f"{m['loadavg_1m']:.2f} at start; {m['date']}.")
+                  f"{TARGET_SCALING:g}. {machine_text(facts)}; {facts['machine']['date']}.")
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -326,7 +318,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
+    console = report_console(args.json)
     levels = [int(n) for n in args.streams.split(",")]
     facts: dict[str, Any] = {"machine": machine(), "model": MODEL, "max_tokens": args.max_tokens}
     summaries = []
@@ -337,8 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         summaries.append(summarize(results, levels))
     print_report(console, summaries, facts)
     if args.json:
-        print(orjson.dumps({"benchmark": "engine_throughput", **facts, "results": summaries},
-                           option=orjson.OPT_INDENT_2).decode())
+        print_json("engine_throughput", facts, summaries)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import argparse
 import multiprocessing
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,25 +31,28 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-import orjson
 import uvloop
 from rich.console import Console
-from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import cpu_seconds, free_port, machine, pin, stop, wait_http
-from bench.gateway_overhead import (
+from bench.common import cpu_seconds, free_port, stop, wait_http
+from bench.harness import (
     Options,
     Placement,
-    _ms,
-    _us,
+    Target,
     add_load_arguments,
-    load_options,
-    placement,
-    requests_for,
+    alternate,
+    machine_text,
+    prepare,
+    print_errors,
+    print_json,
+    report_console,
     summarize,
+    table,
+    us,
+    warm_up,
 )
-from bench.load import Phase, Scenario, run_phase
+from bench.load import Phase, Scenario
 
 MODEL = fake_upstream.MODEL
 TARGETS = ("direct", "llmaas", "litellm")
@@ -87,10 +89,23 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class ProcessTreeTarget(Target):
+    """A target whose "proxy" CPU is that of its whole process tree, in case LiteLLM's CLI forked."""
+
+    async def phase(self, scenario: Scenario, *, warmup: int, requests: int, max_s: float,
+                    measured: bool = True) -> Phase:
+        before = tree_cpu_seconds(self.pids["proxy"]) if measured else 0.0
+        phase = await super().phase(scenario, warmup=warmup, requests=requests, max_s=max_s,
+                                    measured=measured)
+        if measured:
+            phase.cpu_s["proxy"] = tree_cpu_seconds(self.pids["proxy"]) - before
+        return phase
+
+
 @dataclass
 class Stack:
-    urls: dict[str, tuple[str, dict[str, str]]]
-    pids: dict[str, int]  # "engine", "llmaas", "litellm"
+    targets: dict[str, Target]  # TARGETS, each proxy's process as "proxy"
 
 
 @contextmanager
@@ -128,15 +143,13 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
             console.print((workdir / "litellm.log").read_text()[-3000:])
             raise
         assert gateway.process.pid is not None and engine.pid is not None
-        yield Stack(
-            urls={
-                "direct": (f"{engine_url}/v1/chat/completions", {}),
-                "llmaas": (f"{gateway.url}/v1/chat/completions", {"Authorization": f"Bearer {gateway.key}"}),
-                "litellm": (f"{litellm_url}/v1/chat/completions",
-                            {"Authorization": f"Bearer {MASTER_KEY}"}),
-            },
-            pids={"engine": engine.pid, "llmaas": gateway.process.pid, "litellm": proxy.pid},
-        )
+        yield Stack({
+            "direct": Target("direct", f"{engine_url}/v1/chat/completions", {}),
+            "llmaas": Target("llmaas", f"{gateway.url}/v1/chat/completions",
+                             {"Authorization": f"Bearer {gateway.key}"}, {"proxy": gateway.process.pid}),
+            "litellm": ProcessTreeTarget("litellm", f"{litellm_url}/v1/chat/completions",
+                                         {"Authorization": f"Bearer {MASTER_KEY}"}, {"proxy": proxy.pid}),
+        })
     finally:
         if proxy is not None:
             proxy.terminate()
@@ -150,28 +163,8 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
 
 
 async def measure(stack: Stack, options: Options, console: Console) -> dict[Scenario, dict[str, list[Phase]]]:
-    for scenario in options.scenarios:  # untimed warm-up of every path
-        for target in TARGETS:
-            url, headers = stack.urls[target]
-            await run_phase(target, url, headers, scenario, warmup=0, requests=100, max_s=15)
-    results: dict[Scenario, dict[str, list[Phase]]] = {s: {t: [] for t in TARGETS} for s in options.scenarios}
-    for round_index in range(options.rounds):
-        order = TARGETS if round_index % 2 == 0 else tuple(reversed(TARGETS))
-        for scenario in options.scenarios:
-            warmup, measured = requests_for(options, scenario)
-            for target in order:
-                url, headers = stack.urls[target]
-                watched = {"proxy": stack.pids[target]} if target in PROXIES else {}
-                before = tree_cpu_seconds(stack.pids["litellm"]) if target == "litellm" else 0.0
-                phase = await run_phase(target, url, headers, scenario, warmup=warmup, requests=measured,
-                                        max_s=options.max_phase_s, pids=watched)
-                if target == "litellm":  # the whole process tree, in case the CLI forked
-                    phase.cpu_s["proxy"] = tree_cpu_seconds(stack.pids["litellm"]) - before
-                results[scenario][target].append(phase)
-                console.log(f"round {round_index + 1}/{options.rounds} {scenario.label:16} {target:8}"
-                            f" {phase.rps:8.0f} req/s  p50 {_ms(phase.latencies, 50):7.2f} ms"
-                            + (f"  errors {sum(phase.errors.values())}" if phase.errors else ""))
-    return results
+    await warm_up(stack.targets, options.scenarios, requests=100, max_s=15)  # every path
+    return await alternate(stack.targets, options, console)
 
 
 def compare(results: dict[Scenario, dict[str, list[Phase]]]) -> list[dict[str, Any]]:
@@ -197,23 +190,21 @@ def compare(results: dict[Scenario, dict[str, list[Phase]]]) -> list[dict[str, A
 
 
 def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
-    table = Table(title="Direct, llmaas and LiteLLM in front of the same fake engine (ms; full answer)")
-    for column in ("scenario", "target", "requests", "errors", "req/s", "p50", "p90", "p99",
-                   "proxy CPU µs/req"):
-        table.add_column(column, justify="left" if column in ("scenario", "target") else "right")
+    latency = table("Direct, llmaas and LiteLLM in front of the same fake engine (ms; full answer)",
+                    ("scenario", "target", "requests", "errors", "req/s", "p50", "p90", "p99",
+                     "proxy CPU µs/req"), left=("scenario", "target"))
     for row in rows:
         label = f"non-stream c={row['concurrency']}"
         for target in TARGETS:
             s = row[target]
-            table.add_row(label, target, str(s["requests"]), str(s["errors"]), f"{s['rps']:.0f}",
-                          f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['p99_ms']:.2f}",
-                          _us(s["cpu_us_per_request"].get("proxy")))
-        table.add_section()
-    console.print(table)
-    ratios = Table(title="llmaas vs LiteLLM (measured side by side, each proxy on one core)")
-    for column in ("scenario", "req/s llmaas/LiteLLM", "per round", "added p50 llmaas", "added p50 LiteLLM",
-                   "CPU/req LiteLLM/llmaas"):
-        ratios.add_column(column, justify="left" if column == "scenario" else "right")
+            latency.add_row(label, target, str(s["requests"]), str(s["errors"]), f"{s['rps']:.0f}",
+                            f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['p99_ms']:.2f}",
+                            us(s["cpu_us_per_request"].get("proxy")))
+        latency.add_section()
+    console.print(latency)
+    ratios = table("llmaas vs LiteLLM (measured side by side, each proxy on one core)",
+                   ("scenario", "req/s llmaas/LiteLLM", "per round", "added p50 llmaas", "added p50 LiteLLM",
+                    "CPU/req LiteLLM/llmaas"), left=("scenario",))
     for row in rows:
         ratio = row["cpu_ratio_litellm_llmaas"]
         ratios.add_row(f"non-stream c={row['concurrency']}", f"{row['rps_ratio_llmaas_litellm']:.1f}",
@@ -223,13 +214,11 @@ def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, 
     console.print(ratios)
     console.print(f"Targets (issue 4): llmaas ≥ {TARGET_RPS_RATIO:g}× LiteLLM's req/s per core; "
                   f"≤ {TARGET_ADDED_P50_MS:g} ms p50 added at c=1; ≤ {TARGET_P99_MS_C64:g} ms p99 at c=64.")
-    m = facts["machine"]
-    console.print(f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, load {m['loadavg_1m']:.2f} at start; "
-                  f"{facts['placement']}; LiteLLM {facts.get('litellm_version', '?')}. {m['date']}.")
+    console.print(f"{machine_text(facts)}; {facts['placement']}; "
+                  f"LiteLLM {facts.get('litellm_version', '?')}. {facts['machine']['date']}.")
     for row in rows:
         for target in TARGETS:
-            if row[target]["errors"]:
-                console.print(f"[red]{target} errors:[/red] {row[target]['error_kinds']}")
+            print_errors(console, target, row[target])
 
 
 def litellm_version(litellm: str) -> str:
@@ -251,16 +240,13 @@ def main(argv: list[str] | None = None) -> None:
                        pin="yes", pin_help="Pin each proxy to a core of its own "
                                            "(default yes: the comparison is per core).")
     args = parser.parse_args(argv)
-    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
+    console = report_console(args.json)
     if not Path(args.litellm).exists():
         console.print(f"[red]LiteLLM not found at {args.litellm}[/red]; "
                       "install it into a virtualenv of its own.")
         raise SystemExit(2)
-    options = load_options(args)
-    where = placement(args.pin)
-    facts: dict[str, Any] = {"machine": machine(), "placement": where.describe(),
-                             "litellm_version": litellm_version(args.litellm)}
-    pin(where.client)
+    options, where, facts = prepare(args)
+    facts["litellm_version"] = litellm_version(args.litellm)
     with running_stack(where, args.litellm, console) as stack:
         results = uvloop.run(measure(stack, options, console))
     rows = compare(results)
@@ -270,8 +256,7 @@ def main(argv: list[str] | None = None) -> None:
                        "litellm": "master key only, no database, one uvicorn worker"}
     print_report(console, rows, facts)
     if args.json:
-        print(orjson.dumps({"benchmark": "litellm_compare", **facts, "results": rows},
-                           option=orjson.OPT_INDENT_2).decode())
+        print_json("litellm_compare", facts, rows)
 
 
 if __name__ == "__main__":

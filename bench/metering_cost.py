@@ -28,13 +28,11 @@ Target (issue 3): metering and limits on cost at most 15 % of the gateway's requ
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -46,30 +44,35 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import redis
 import uvloop
 from rich.console import Console
-from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import cpu_seconds, free_port, machine, pin
-from bench.gateway_overhead import (
-    MODEL,
+from bench.common import cpu_seconds, free_port
+from bench.gateway_server import Metering
+from bench.harness import (
     Options,
     Placement,
-    _ms,
-    _us,
+    Target,
     add_load_arguments,
-    load_options,
-    placement,
-    requests_for,
+    alternate,
+    label,
+    machine_text,
+    prepare,
+    print_errors,
+    print_json,
+    report_console,
     summarize,
+    table,
+    us,
+    verdict,
+    warm_up,
 )
-from bench.gateway_server import Metering
-from bench.load import Phase, Scenario, request_body, run_phase
-from bench.profiling import print_profile, profile_summary, recording
+from bench.load import Phase, Scenario, request_body
+from bench.profiling import profile_under_load
 
+MODEL = fake_upstream.MODEL
 TARGET_RPS_RATIO = 0.85  # metering on costs at most 15 % of requests/s
 
 VARIANTS: dict[str, tuple[str, Metering]] = {
@@ -119,6 +122,11 @@ class Stack:
         if self.redis_pid is not None:
             pids["redis"] = self.redis_pid
         return pids
+
+    def targets(self, variants: list[str]) -> dict[str, Target]:
+        return {v: Target(v, f"{self.gateways[v].url}/v1/chat/completions",
+                          {"Authorization": f"Bearer {self.gateways[v].key}"}, self.pids(v))
+                for v in variants}
 
 
 # -- processes ------------------------------------------------------------------------------------
@@ -218,38 +226,14 @@ async def probe(gateway: Gateway) -> dict[str, str]:
 async def measure(
     stack: Stack, variants: list[str], options: Options, console: Console
 ) -> tuple[dict[Scenario, dict[str, list[Phase]]], dict[str, int]]:
-    sent = dict.fromkeys(variants, 0)
-
-    def target(variant: str) -> tuple[str, dict[str, str]]:
-        gateway = stack.gateways[variant]
-        return f"{gateway.url}/v1/chat/completions", {"Authorization": f"Bearer {gateway.key}"}
-
+    """The phases per scenario and variant, and the requests sent to each variant, warm-ups included."""
+    targets = stack.targets(variants)
     # Untimed: first requests pay for imports, pydantic schema caches, the key lookup, budget seeding.
-    for scenario in options.scenarios:
-        for variant in variants:
-            url, headers = target(variant)
-            phase = await run_phase(variant, url, headers, scenario, warmup=0, requests=200, max_s=20)
-            sent[variant] += phase.sent
-            if phase.errors:
-                raise RuntimeError(f"{variant} failed while warming up: {dict(phase.errors)}")
-
-    results: dict[Scenario, dict[str, list[Phase]]] = {
-        s: {v: [] for v in variants} for s in options.scenarios
-    }
-    for round_index in range(options.rounds):
-        shift = round_index % len(variants)
-        order = variants[shift:] + variants[:shift]
-        for scenario in options.scenarios:
-            warmup, measured = requests_for(options, scenario)
-            for variant in order:
-                url, headers = target(variant)
-                phase = await run_phase(variant, url, headers, scenario, warmup=warmup, requests=measured,
-                                        max_s=options.max_phase_s, pids=stack.pids(variant))
-                sent[variant] += phase.sent
-                results[scenario][variant].append(phase)
-                console.log(f"round {round_index + 1}/{options.rounds} {scenario.label:18} {variant:13}"
-                            f" {phase.rps:7.0f} req/s  p50 {_ms(phase.latencies, 50):6.2f} ms"
-                            + (f"  errors {sum(phase.errors.values())}" if phase.errors else ""))
+    sent = await warm_up(targets, options.scenarios, strict=True)
+    results = await alternate(targets, options, console, rotate=True)
+    for by_variant in results.values():
+        for variant, phases in by_variant.items():
+            sent[variant] += sum(phase.sent for phase in phases)
     return results, sent
 
 
@@ -300,54 +284,45 @@ def compare(results: dict[Scenario, dict[str, list[Phase]]], variants: list[str]
 # -- report ---------------------------------------------------------------------------------------
 
 
-def _label(row: dict[str, Any]) -> str:
-    return f"{'stream' if row['stream'] else 'non-stream'} c={row['concurrency']}"
-
-
 def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
-    table = Table(title="Latency and throughput per variant (ms; full answer)")
-    for column in ("scenario", "variant", "requests", "errors", "req/s", "p50", "p90", "p99",
-                   "CPU µs/req gateway", "redis", "engine", "client"):
-        table.add_column(column, justify="left" if column in ("scenario", "variant") else "right")
+    latency = table("Latency and throughput per variant (ms; full answer)",
+                    ("scenario", "variant", "requests", "errors", "req/s", "p50", "p90", "p99",
+                     "CPU µs/req gateway", "redis", "engine", "client"), left=("scenario", "variant"))
     previous = None
     for row in rows:
-        if previous is not None and _label(row) != previous:
-            table.add_section()
-        previous = _label(row)
+        if previous is not None and label(row) != previous:
+            latency.add_section()
+        previous = label(row)
         cpu = row["cpu_us_per_request"]
-        table.add_row(
-            _label(row), row["variant"], str(row["requests"]), str(row["errors"]), f"{row['rps']:.0f}",
+        latency.add_row(
+            label(row), row["variant"], str(row["requests"]), str(row["errors"]), f"{row['rps']:.0f}",
             f"{row['p50_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['p99_ms']:.2f}",
-            _us(cpu.get("gateway")), _us(cpu.get("redis")) if "redis" in cpu else "",
-            _us(cpu.get("engine")), _us(cpu.get("client")),
+            us(cpu.get("gateway")), us(cpu.get("redis")) if "redis" in cpu else "",
+            us(cpu.get("engine")), us(cpu.get("client")),
         )
-    console.print(table)
+    console.print(latency)
 
-    ratios = Table(title="Metering on vs off (measured side by side)")
-    for column in ("scenario", "variant", "req/s on/off", "median round", "rounds min-max", "added p50 ms",
-                   "added p99 ms",
-                   "added CPU µs/req", "CPU off/on", "target"):
-        ratios.add_column(column, justify="left" if column in ("scenario", "variant", "target") else "right")
+    ratios = table("Metering on vs off (measured side by side)",
+                   ("scenario", "variant", "req/s on/off", "median round", "rounds min-max", "added p50 ms",
+                    "added p99 ms", "added CPU µs/req", "CPU off/on", "target"),
+                   left=("scenario", "variant", "target"))
     for row in rows:
         if "vs" not in row:
             continue
-        verdict = (f"[green]met[/green] (≥ {TARGET_RPS_RATIO:g})" if row["target_met"]
-                   else f"[red]missed[/red] (≥ {TARGET_RPS_RATIO:g})")
         ratios.add_row(
-            _label(row), f"{row['variant']} / {row['vs']}", f"{row['rps_ratio']:.2f}",
+            label(row), f"{row['variant']} / {row['vs']}", f"{row['rps_ratio']:.2f}",
             f"{row['rps_ratio_median_round']:.2f}",
             f"{min(row['rps_ratio_per_round']):.2f}-{max(row['rps_ratio_per_round']):.2f}",
             f"{row['added_p50_ms']:+.2f}", f"{row['added_p99_ms']:+.2f}", f"{row['added_cpu_us']:+.0f}",
-            "" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.2f}", verdict,
+            "" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.2f}",
+            verdict(row["target_met"], f"≥ {TARGET_RPS_RATIO:g}"),
         )
     console.print(ratios)
     console.print("Target: req/s on/off ≥ 0.85 in the median round (the pooled ratio moves with one "
                   "disturbed turn). CPU off/on: the off variant's gateway CPU per request over this "
                   "variant's gateway + Redis CPU per request, the req/s ratio a CPU-bound gateway "
                   "would show.")
-    m = facts["machine"]
-    console.print(f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, load {m['loadavg_1m']:.2f} at start; "
-                  f"{facts['placement']}. {m['date']}.")
+    console.print(f"{machine_text(facts)}; {facts['placement']}. {facts['machine']['date']}.")
     for variant, info in facts["variants"].items():
         limits = info["ratelimit_headers"]
         console.print(f"{variant}: {info['what']}; x-ratelimit-limit-requests/tokens: "
@@ -355,9 +330,8 @@ def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, 
                       f"{limits.get('x-ratelimit-limit-tokens', '-')}; ledger rows written "
                       f"{info['ledger_rows']} for {info['requests_sent']} requests sent"
                       + (f"; Redis: {info['redis']}" if "redis" in info else ""))
-    whole = Table(title="Over the whole run (warm-ups included, every scenario): CPU µs per request")
-    for column in ("variant", "requests", "gateway", "redis-server", "total", "vs off"):
-        whole.add_column(column, justify="left" if column == "variant" else "right")
+    whole = table("Over the whole run (warm-ups included, every scenario): CPU µs per request",
+                  ("variant", "requests", "gateway", "redis-server", "total", "vs off"), left=("variant",))
     variants = facts["variants"]
     base = next(iter(variants.values()))["whole_run_gateway_cpu_us_per_request"]
     for variant, info in variants.items():
@@ -369,8 +343,7 @@ def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, 
                       f"{total / base:.2f}×")
     console.print(whole)
     for row in rows:
-        if row["errors"]:
-            console.print(f"[red]{row['variant']} {_label(row)} errors:[/red] {row['error_kinds']}")
+        print_errors(console, f"{row['variant']} {label(row)}", row)
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -393,22 +366,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def profile(stack: Stack, variant: str, options: Options, console: Console, output: Path,
-                  rate: int) -> None:
-    """py-spy on one variant's gateway under its load alone; the summary goes to `output` as JSON."""
-    raw = output.with_suffix(".raw.txt")
-    with recording(stack.gateways[variant].pid, raw, rate=rate):
-        await asyncio.sleep(1.0)  # let py-spy attach
-        await measure(stack, [variant], options, console)
-    summary = profile_summary(raw.read_text(), top=25)
-    output.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
-    print_profile(console, summary, title=f"Gateway process, {variant}")
-    console.print(f"Raw stacks: {raw}; summary: {output}")
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 170)
+    console = report_console(args.json, width=170)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or (len(variants) < 2 and not args.profile):
@@ -416,14 +376,15 @@ def main(argv: list[str] | None = None) -> None:
     if "off" in variants:  # the baseline first
         variants.remove("off")
         variants.insert(0, "off")
-    options = load_options(args)
-    where = placement(args.pin)
-    facts: dict[str, Any] = {"machine": machine(), "placement": where.describe()}
-    pin(where.client)
+    options, where, facts = prepare(args)
     started = time.monotonic()
-    if args.profile:
-        with running_stack(where, variants[-1:]) as stack:
-            uvloop.run(profile(stack, variants[-1], options, console, args.profile, args.profile_rate))
+    if args.profile:  # py-spy on the last variant's gateway under its load alone
+        variant = variants[-1]
+        with running_stack(where, [variant]) as stack:
+            uvloop.run(profile_under_load(
+                stack.gateways[variant].pid, lambda: measure(stack, [variant], options, console),
+                args.profile, rate=args.profile_rate, top=25, console=console,
+                title=f"Gateway process, {variant}"))
         return
     with running_stack(where, variants) as stack:
         headers = {v: uvloop.run(probe(stack.gateways[v])) for v in variants}
@@ -462,8 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     print_report(console, rows, facts)
     console.print(f"Took {facts['elapsed_s']:.0f} s.")
     if args.json:
-        print(orjson.dumps({"benchmark": "metering_cost", **facts, "results": rows},
-                           option=orjson.OPT_INDENT_2).decode())
+        print_json("metering_cost", facts, rows)
 
 
 if __name__ == "__main__":

@@ -4,19 +4,23 @@
         ...  # load
     summary = profile_summary(raw_path.read_text(), top=20)
     print_profile(console, summary, title="Gateway process")
+
+or all of it at once: `await profile_under_load(pid, lambda: load(), output, ...)`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -111,3 +115,16 @@ def print_profile(console: Console, summary: Summary, *, title: str) -> None:
         for where, count in entries:
             table.add_row(f"{100 * count / total:.1f}%", str(count), where)
         console.print(table)
+
+
+async def profile_under_load(pid: int, load: Callable[[], Awaitable[object]], output: Path, *, rate: int,
+                             top: int, console: Console, title: str) -> None:
+    """py-spy on `pid` while `load()` runs; the summary goes to `output` as JSON, the raw stacks beside it."""
+    raw = output.with_suffix(".raw.txt")
+    with recording(pid, raw, rate=rate):
+        await asyncio.sleep(1.0)  # let py-spy attach
+        await load()
+    summary = profile_summary(raw.read_text(), top=top)
+    output.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    print_profile(console, summary, title=title)
+    console.print(f"Raw stacks: {raw}; summary: {output}")

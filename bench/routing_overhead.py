@@ -18,32 +18,35 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import orjson
 import uvloop
 from rich.console import Console
-from rich.table import Table
 
 from bench import fake_upstream, gateway_server
-from bench.common import free_port, machine, pin, stop, wait_http
-from bench.gateway_overhead import (
+from bench.common import free_port, stop, wait_http
+from bench.harness import (
     Options,
     Placement,
-    _ms,
-    _us,
+    Target,
     add_load_arguments,
-    load_options,
-    placement,
-    requests_for,
+    alternate,
+    label,
+    machine_text,
+    prepare,
+    print_errors,
+    print_json,
+    report_console,
     summarize,
+    table,
+    us,
+    warm_up,
 )
-from bench.load import Phase, Scenario, run_phase
+from bench.load import Phase, Scenario
 
 MODEL = fake_upstream.MODEL
 POOL_SIZES = (1, 8)
@@ -58,6 +61,11 @@ class Stack:
 
     def pids(self, size: int) -> dict[str, int]:
         return {"gateway": self.gateway_pids[size], "engine": self.engine_pid, "client": os.getpid()}
+
+    def targets(self) -> dict[int, Target]:
+        return {size: Target(f"pool-{size}", f"{self.gateway_urls[size]}/v1/chat/completions",
+                             {"Authorization": f"Bearer {self.keys[size]}"}, self.pids(size))
+                for size in POOL_SIZES}
 
 
 @contextmanager
@@ -87,31 +95,9 @@ def running_stack(where: Placement) -> Iterator[Stack]:
 
 
 async def measure(stack: Stack, options: Options, console: Console) -> dict[Scenario, dict[int, list[Phase]]]:
-    def target(size: int) -> tuple[str, dict[str, str]]:
-        return (f"{stack.gateway_urls[size]}/v1/chat/completions",
-                {"Authorization": f"Bearer {stack.keys[size]}"})
-
-    for scenario in options.scenarios:  # untimed: imports, schema caches, the key lookup, 8 pools
-        for size in POOL_SIZES:
-            url, headers = target(size)
-            await run_phase(f"pool-{size}", url, headers, scenario, warmup=0, requests=200, max_s=20)
-
-    results: dict[Scenario, dict[int, list[Phase]]] = {
-        s: {n: [] for n in POOL_SIZES} for s in options.scenarios
-    }
-    for round_index in range(options.rounds):
-        order = POOL_SIZES if round_index % 2 == 0 else tuple(reversed(POOL_SIZES))
-        for scenario in options.scenarios:
-            warmup, measured = requests_for(options, scenario)
-            for size in order:
-                url, headers = target(size)
-                phase = await run_phase(f"pool-{size}", url, headers, scenario, warmup=warmup,
-                                        requests=measured, max_s=options.max_phase_s, pids=stack.pids(size))
-                results[scenario][size].append(phase)
-                console.log(f"round {round_index + 1}/{options.rounds} {scenario.label:16} pool {size}"
-                            f" {phase.rps:8.0f} req/s  p50 {_ms(phase.latencies, 50):6.2f} ms"
-                            + (f"  errors {sum(phase.errors.values())}" if phase.errors else ""))
-    return results
+    targets = stack.targets()
+    await warm_up(targets, options.scenarios)  # imports, schema caches, the key lookup, 8 pools
+    return await alternate(targets, options, console)
 
 
 def compare(results: dict[Scenario, dict[int, list[Phase]]]) -> list[dict[str, Any]]:
@@ -139,39 +125,32 @@ def compare(results: dict[Scenario, dict[int, list[Phase]]]) -> list[dict[str, A
 
 def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
     one, many = POOL_SIZES
-    table = Table(title="Gateway with a pool of 1 vs 8 upstreams (ms; full answer)")
-    for column in ("scenario", "pool", "requests", "errors", "req/s", "p50", "p90", "p99",
-                   "CPU µs/req gateway+engine+client"):
-        table.add_column(column, justify="left" if column in ("scenario", "pool") else "right")
+    latency = table("Gateway with a pool of 1 vs 8 upstreams (ms; full answer)",
+                    ("scenario", "pool", "requests", "errors", "req/s", "p50", "p90", "p99",
+                     "CPU µs/req gateway+engine+client"), left=("scenario", "pool"))
     for row in rows:
-        label = f"{'stream' if row['stream'] else 'non-stream'} c={row['concurrency']}"
         for size in POOL_SIZES:
             s = row[f"pool_{size}"]
             cpu = s["cpu_us_per_request"]
-            table.add_row(label, str(size), str(s["requests"]), str(s["errors"]), f"{s['rps']:.0f}",
-                          f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['p99_ms']:.2f}",
-                          " + ".join(_us(cpu.get(name)) for name in ("gateway", "engine", "client")))
-        table.add_section()
-    console.print(table)
-    ratios = Table(title=f"Pool of {many} vs pool of {one} (measured side by side)")
-    for column in ("scenario", f"req/s {many}/{one}", "per round", "p50 Δ ms", "p99 Δ ms",
-                   f"gateway CPU µs/req {one} → {many}"):
-        ratios.add_column(column, justify="left" if column == "scenario" else "right")
+            latency.add_row(label(row), str(size), str(s["requests"]), str(s["errors"]), f"{s['rps']:.0f}",
+                            f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['p99_ms']:.2f}",
+                            " + ".join(us(cpu.get(name)) for name in ("gateway", "engine", "client")))
+        latency.add_section()
+    console.print(latency)
+    ratios = table(f"Pool of {many} vs pool of {one} (measured side by side)",
+                   ("scenario", f"req/s {many}/{one}", "per round", "p50 Δ ms", "p99 Δ ms",
+                    f"gateway CPU µs/req {one} → {many}"), left=("scenario",))
     for row in rows:
-        label = f"{'stream' if row['stream'] else 'non-stream'} c={row['concurrency']}"
         cpu = row["gateway_cpu_us_per_request"]
-        ratios.add_row(label, f"{row['rps_ratio']:.3f}",
+        ratios.add_row(label(row), f"{row['rps_ratio']:.3f}",
                        " ".join(f"{r:.2f}" for r in row["rps_ratio_per_round"]),
                        f"{row['p50_delta_ms']:+.2f}", f"{row['p99_delta_ms']:+.2f}",
-                       f"{_us(cpu[str(one)])} → {_us(cpu[str(many)])}")
+                       f"{us(cpu[str(one)])} → {us(cpu[str(many)])}")
     console.print(ratios)
-    m = facts["machine"]
-    console.print(f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, load {m['loadavg_1m']:.2f} at start; "
-                  f"{facts['placement']}. {m['date']}.")
+    console.print(f"{machine_text(facts)}; {facts['placement']}. {facts['machine']['date']}.")
     for row in rows:
         for size in POOL_SIZES:
-            if row[f"pool_{size}"]["errors"]:
-                console.print(f"[red]pool {size} errors:[/red] {row[f'pool_{size}']['error_kinds']}")
+            print_errors(console, f"pool {size}", row[f"pool_{size}"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -186,11 +165,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 140)
-    options = load_options(args)
-    where = placement(args.pin)
-    facts: dict[str, Any] = {"machine": machine(), "placement": where.describe()}
-    pin(where.client)
+    console = report_console(args.json)
+    options, where, facts = prepare(args)
     with running_stack(where) as stack:
         results = uvloop.run(measure(stack, options, console))
     rows = compare(results)
@@ -200,8 +176,7 @@ def main(argv: list[str] | None = None) -> None:
                        "engine": "one fake-engine process listening on 8 ports"}
     print_report(console, rows, facts)
     if args.json:
-        print(orjson.dumps({"benchmark": "routing_overhead", **facts, "results": rows},
-                           option=orjson.OPT_INDENT_2).decode())
+        print_json("routing_overhead", facts, rows)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The errors services raise. Only `api/errors.py` turns them into HTTP.
+"""The errors the platform raises, one tree. Only `api/errors.py` turns them into HTTP; the embedded
+workers (engines/workers/common.py) render theirs in the same shape.
 
     LlmaasError                     message, param, code
     ├── InvalidRequest              400  a malformed or unsupported request
@@ -15,7 +16,13 @@
     ├── QuotaExceeded               429  insufficient_quota         (metering/meter.py)
     ├── MeterUnavailable            503  Redis unreachable          (metering/meter.py)
     ├── EngineUnavailable           503  no healthy upstream, or all are saturated (retryable)
-    └── UpstreamFailed              502  the engine answered with something unusable
+    ├── UpstreamFailed              502  the engine answered with something unusable
+    ├── WorkerError                 4xx/5xx  an embedded worker's answer (engines/workers/common.py)
+    └── InternalError               never a client's answer: at the HTTP boundary, a logged 500
+        ├── CatalogError            the catalog cannot be used; also a ValueError (catalog/catalog.py)
+        │   ├── OverrideError           an override that cannot apply (catalog/overrides.py)
+        │   └── OverridesUnavailable    the overrides could not be read (catalog/overrides.py)
+        └── BudgetUnseeded          the shared store has no counter for a budget (metering/meter.py)
 """
 
 from __future__ import annotations
@@ -100,3 +107,9 @@ class UpstreamFailed(LlmaasError):
     status_code = 502
     type = "server_error"
     default_code = "upstream_error"
+
+
+class InternalError(LlmaasError):
+    """An error between the platform's own parts (the operator's catalog, the meter and the gateway),
+    caught where it is raised for. None is a client's answer: one that reaches the HTTP boundary is
+    answered and logged like any unexpected failure, never with its message."""

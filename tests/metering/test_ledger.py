@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from llmaas.metering.ledger import Ledger, UsageRecord, roll_up, spent_nano, usage_rows
+from llmaas.metering.ledger import COUNTS, SUMMED, Ledger, UsageRecord, roll_up, spent_nano, usage_rows
 from llmaas.storage.tables import UsageDailyRow, UsageEventRow
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -90,3 +90,8 @@ def test_roll_up_keeps_totals_and_prunes_raw_rows(engine: Engine) -> None:
     with Session(engine) as session:
         [daily] = session.scalars(select(UsageDailyRow)).all()
     assert (daily.day, daily.requests, daily.cost_nano) == (old.date(), 2, 200)
+
+
+def test_the_tables_hold_every_counter() -> None:
+    assert set(COUNTS) <= set(UsageEventRow.__table__.columns.keys())
+    assert set(SUMMED) <= set(UsageDailyRow.__table__.columns.keys())

@@ -20,7 +20,7 @@ from llmaas.metering import (
     RateLimited,
     RedisMeter,
 )
-from llmaas.metering.meter import BUDGET_GRACE_MS, MAX_NANO, BudgetKind
+from llmaas.metering.meter import BUDGET_GRACE_MS, MAX_NANO, BudgetKind, Charge
 from tests.metering.conftest import FakeClock, MeterFactory, run
 from tests.servers import free_port
 
@@ -342,3 +342,10 @@ def test_an_unreachable_redis_refuses_at_once_as_retryable() -> None:
         assert caught.value.status_code == 503 and caught.value.retry_after_s == 1.0
 
     run(lambda: RedisMeter.from_url(url), scenario)
+
+
+@pytest.mark.parametrize(("wait_ms", "text"), [(60, "60ms"), (1234, "1.234s"), (61_500, "1m1.5s"),
+                                               (13_680_000, "3h48m0s")])
+def test_the_wait_in_a_message_is_written_as_the_reset_headers_write_it(wait_ms: int, text: str) -> None:
+    charge = Charge(KEY, "requests_per_minute", 1, 1)
+    assert f"Please try again in {text}." in RateLimited(charge, wait_ms=wait_ms).message

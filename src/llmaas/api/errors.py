@@ -1,4 +1,5 @@
-"""The one place errors become HTTP: OpenAI's `{"error": {message, type, param, code}}`."""
+"""The one place errors become HTTP: OpenAI's `{"error": {message, type, param, code}}` (its body
+comes from wire/errors.py), with `retry-after` and `x-should-retry` where they apply."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from llmaas.errors import LlmaasError
+from llmaas.errors import InternalError, LlmaasError
 from llmaas.metering import QuotaExceeded, RateLimited
+from llmaas.wire.errors import error_json
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,13 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
+    body = error_json(message, type=type, param=param, code=code)
+    return Response(body, status_code, headers, media_type="application/json")
 
 
 def platform_error(exc: LlmaasError) -> Response:
+    if isinstance(exc, InternalError):  # the platform's own trouble: no client should read its message
+        return unexpected_error(exc)
     headers = {}
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after is not None:
@@ -89,6 +92,8 @@ def unexpected_error(exc: Exception) -> Response:
 
 async def _platform_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LlmaasError)
+    if isinstance(exc, InternalError):
+        raise exc  # on to the catch-all below, as any unexpected failure: a logged 500
     return platform_error(exc)
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from llmaas.catalog.lifecycle import Resolution, notice_headers, notice_problem, status
 from llmaas.catalog.models import ModelEntry
-from llmaas.errors import ModelNotFound, ModelRetired
+from llmaas.errors import InternalError, ModelNotFound, ModelRetired
 
 
 class CatalogFile(BaseModel):
@@ -22,8 +22,9 @@ class CatalogFile(BaseModel):
     models: list[ModelEntry]
 
 
-class CatalogError(ValueError):
-    """The catalog (its file, or the overrides on it) cannot be used; the message says where and why."""
+class CatalogError(InternalError, ValueError):
+    """The catalog (its file, or the overrides on it) cannot be used; the message says where and why.
+    The operator's error, never a client's; still a ValueError, as it was before it joined the tree."""
 
 
 class Catalog:

@@ -32,7 +32,7 @@ def _file_catalog(settings: Settings) -> Catalog:
     try:
         return load_catalog(settings.catalog_file, notice_months=settings.deprecation_notice_months)
     except CatalogError as error:
-        raise fail(ValueError(str(error))) from None
+        raise fail(error) from None
 
 
 def _actor() -> str:
@@ -53,8 +53,8 @@ def _write(config: Path | None, change: str, write: Callable[[OverrideStore, Cat
     with opened_database(config) as engine:
         try:
             write(OverrideStore(engine), _file_catalog(settings))
-        except (LlmaasError, CatalogError) as error:
-            console.print(f"[red]Not saved: {getattr(error, 'message', error)}[/red]")
+        except LlmaasError as error:  # CatalogError among them
+            console.print(f"[red]Not saved: {error.message}[/red]")
             raise typer.Exit(1) from None
     console.print(change)
     console.print(_propagation(settings))

@@ -21,6 +21,7 @@ import orjson
 
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import UpstreamTarget
+from llmaas.wire.errors import error_event
 
 Upstream = AbstractAsyncContextManager[tuple[UpstreamTarget, aiohttp.ClientResponse]]
 
@@ -62,9 +63,9 @@ async def _relay(
             if pending.strip() and len(pending) <= MAX_EVENT_BYTES and (last := tally.event(pending)):
                 yield rename(last)
             if not tally.done:
-                yield error_event("The engine stopped before finishing the answer.", "upstream_error")
+                yield error_event("The engine stopped before finishing the answer.", code="upstream_error")
         except (aiohttp.ClientError, TimeoutError):
-            yield error_event("The engine stopped before finishing the answer.", "upstream_error")
+            yield error_event("The engine stopped before finishing the answer.", code="upstream_error")
         finally:
             # Shielded: when the client leaves, the relay is cancelled, and the bill must still land.
             with anyio.CancelScope(shield=True):
@@ -127,7 +128,3 @@ def _renamer(upstream_model: str, public_model: str) -> Any:
     new = b'"model":' + orjson.dumps(public_model)
     return lambda line: line.replace(old, new)
 
-
-def error_event(message: str, code: str) -> bytes:
-    body = {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
-    return b"data: " + orjson.dumps(body) + b"\n\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Engine,
+    Float,
     Select,
     and_,
     cast,
@@ -37,8 +38,28 @@ from llmaas.storage.tables import UsageDailyRow, UsageEventRow
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, kw_only=True)
+class UsageCounts:
+    """What a request used, as the ledger sums it: the one list of usage counters, shared by the
+    ledger's records and rows, its SQL sums and roll-ups, and the reports' totals."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    audio_seconds: float = 0.0
+    billed_minutes: int = 0
+    documents: int = 0
+    cost_nano: int = 0
+    energy_wh: float = 0.0
+
+
+COUNTS = tuple(counter.name for counter in fields(UsageCounts))
+SUMMED = ("requests", *COUNTS)  # what a day's row adds up: its requests, then the counts
+
+
 @dataclass(frozen=True)
-class UsageRecord:
+class UsageRecord(UsageCounts):
+    """One answered request; the counts are keyword-only."""
+
     created_at: datetime
     request_id: str
     tenant_id: int
@@ -47,13 +68,6 @@ class UsageRecord:
     model_requested: str
     model_served: str
     status: int
-    input_tokens: int = 0
-    output_tokens: int = 0
-    audio_seconds: float = 0.0
-    billed_minutes: int = 0
-    documents: int = 0
-    cost_nano: int = 0
-    energy_wh: float = 0.0
     latency_ms: float = 0.0
 
 
@@ -113,37 +127,39 @@ def spent_nano(engine: Engine, *, since: datetime | None, key_id: int | None = N
 
 
 @dataclass(frozen=True)
-class UsageRow:
+class UsageRow(UsageCounts):
+    """One day of one key's usage of one model on one endpoint; the counts are keyword-only."""
+
     day: date
     tenant_id: int
     key_id: int
     model: str
     endpoint: str
     requests: int
-    input_tokens: int
-    output_tokens: int
-    audio_seconds: float
-    billed_minutes: int
-    documents: int
-    cost_nano: int
-    energy_wh: float
+
+
+def _summed(column: Any) -> Any:
+    if isinstance(column.type, Float):
+        return func.sum(column)
+    return cast(func.sum(column), BigInteger)  # PostgreSQL sums BIGINTs as NUMERIC: Python reads Decimal
 
 
 def _raw_by_day(*conditions: ColumnElement[bool]) -> Select[tuple[Any, ...]]:
+    """Raw events summed per day, tenant, key, model and endpoint; `_row` reads its rows."""
     raw = UsageEventRow
     day = func.date(raw.created_at)
-
-    def whole(column: Any) -> Any:  # PostgreSQL sums BIGINTs as NUMERIC, which Python reads as Decimal
-        return cast(func.sum(column), BigInteger)
-
     return (
         select(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint, func.count(),
-               whole(raw.input_tokens), whole(raw.output_tokens), func.sum(raw.audio_seconds),
-               whole(raw.billed_minutes), whole(raw.documents), whole(raw.cost_nano),
-               func.sum(raw.energy_wh))
+               *(_summed(getattr(raw, name)) for name in COUNTS))
         .where(and_(true(), *conditions))
         .group_by(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint)
     )
+
+
+def _row(summed: Any) -> UsageRow:
+    day, tenant_id, key_id, model, endpoint, requests, *counts = summed
+    return UsageRow(_as_date(day), tenant_id, key_id, model, endpoint, requests,
+                    **dict(zip(COUNTS, counts, strict=True)))
 
 
 def usage_rows(
@@ -165,18 +181,13 @@ def usage_rows(
         daily.model_served == model if model else None,
     ) if c is not None]
     with Session(engine) as session:
-        rows = [UsageRow(_as_date(r[0]), *r[1:]) for r in session.execute(_raw_by_day(*raw_conditions))]
+        rows = [_row(r) for r in session.execute(_raw_by_day(*raw_conditions))]
         rows += [
             UsageRow(d.day, d.tenant_id, d.key_id, d.model_served, d.endpoint, d.requests,
-                     d.input_tokens, d.output_tokens, d.audio_seconds, d.billed_minutes, d.documents,
-                     d.cost_nano, d.energy_wh)
+                     **{name: getattr(d, name) for name in COUNTS})
             for d in session.scalars(select(daily).where(and_(true(), *daily_conditions)))
         ]
     return rows
-
-
-SUMMED = ("requests", "input_tokens", "output_tokens", "audio_seconds", "billed_minutes", "documents",
-           "cost_nano", "energy_wh")
 
 
 def roll_up(engine: Engine, *, retention_days: int, now: datetime | None = None) -> int:
@@ -189,7 +200,7 @@ def roll_up(engine: Engine, *, retention_days: int, now: datetime | None = None)
     folded = 0
     with Session(engine) as session, session.begin():
         for r in session.execute(_raw_by_day(UsageEventRow.created_at < cutoff)).all():
-            row = UsageRow(_as_date(r[0]), *r[1:])
+            row = _row(r)
             folded += row.requests
             daily = UsageDailyRow
             existing = session.scalar(select(daily.id).where(

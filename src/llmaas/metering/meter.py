@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from llmaas.errors import LlmaasError
+from llmaas.errors import InternalError, LlmaasError
+from llmaas.wire.durations import duration
 
 MAX_NANO = 2**53 - 1
 EPSILON_MS = 1.0  # absorbs the float rounding of TATs near 1.7e12 ms: at most 1 ms of refill early
@@ -172,7 +173,7 @@ class RateLimited(LlmaasError):
         else:
             message = (
                 f"Rate limit reached for {what}: limit {charge.limit}. "
-                f"Please try again in {_human(wait_ms)}."
+                f"Please try again in {duration(wait_ms / 1000)}."
             )
         super().__init__(message)
         self.type = "requests" if charge.limit_name == "requests_per_minute" else "tokens"  # as OpenAI
@@ -208,7 +209,7 @@ class MeterUnavailable(LlmaasError):
     retry_after_s = 1.0
 
 
-class BudgetUnseeded(Exception):
+class BudgetUnseeded(InternalError):
     """The shared store holds no counter for this budget (a new budget, or Redis lost its data):
     seed it from the ledger, then admit again. Never reaches a client."""
 
@@ -333,13 +334,3 @@ def period_end_ms(period: str) -> int | None:
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return int(end.timestamp() * 1000) + BUDGET_GRACE_MS
 
-
-def _human(ms: int) -> str:
-    """A wait as OpenAI writes it in messages: 12ms, 1.5s, 6m0s, 2h5m0s."""
-    if ms < 1000:
-        return f"{ms}ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f}".removesuffix(".0") + "s"
-    minutes, seconds = divmod(math.ceil(ms / 1000), 60)
-    hours, minutes = divmod(minutes, 60)
-    return (f"{hours}h" if hours else "") + f"{minutes}m{seconds}s"

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from llmaas.metering.ledger import SUMMED, UsageRow, usage_rows
+from llmaas.metering.ledger import SUMMED, UsageCounts, usage_rows
 
 GroupBy = Literal["day", "model", "key"]
 
 
-@dataclass
-class UsageTotals:
+@dataclass(frozen=True)
+class _Group:
     group: str
     requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    audio_seconds: float = 0.0
-    billed_minutes: int = 0
-    documents: int = 0
-    cost_nano: int = 0
-    energy_wh: float = 0.0
 
-    def add(self, row: UsageRow) -> None:
-        for name in SUMMED:
-            setattr(self, name, getattr(self, name) + getattr(row, name))
+
+@dataclass(frozen=True)
+class UsageTotals(UsageCounts, _Group):
+    """One group's sums. Its fields run in the order reports print them (`llmaas usage --json` prints
+    vars()): _Group's first, as dataclasses collect the bases' fields from the last base, then the counts."""
 
 
 def report(
@@ -37,7 +31,7 @@ def report(
     key_names: dict[int, str] | None = None,
 ) -> list[UsageTotals]:
     rows = usage_rows(engine, since=since, until=until, tenant_id=tenant_id, key_id=key_id, model=model)
-    groups: dict[str, UsageTotals] = defaultdict(lambda: UsageTotals(""))
+    sums: dict[str, dict[str, Any]] = {}
     for row in rows:
         if group_by == "day":
             name = row.day.isoformat()
@@ -45,9 +39,12 @@ def report(
             name = row.model
         else:
             name = (key_names or {}).get(row.key_id, str(row.key_id))
-        groups[name].group = name
-        groups[name].add(row)
-    return [groups[name] for name in sorted(groups)]
+        if name not in sums:
+            sums[name] = {"requests": 0, **vars(UsageCounts())}  # zeros, of each counter's type
+        total = sums[name]
+        for field in SUMMED:
+            total[field] += getattr(row, field)
+    return [UsageTotals(name, **sums[name]) for name in sorted(sums)]
 
 
 def month_start(now: datetime | None = None) -> datetime:

@@ -3,17 +3,7 @@
 from __future__ import annotations
 
 from llmaas.metering import LimitState
-
-
-def duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{max(0, round(seconds * 1000))}ms"
-    minutes, rest = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    return f"{minutes}m{text}" if minutes else text
+from llmaas.wire.durations import duration
 
 
 def headers(state: LimitState | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from llmaas.errors import LlmaasError
+from llmaas.wire.errors import error_body
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class JSONResponse(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-class WorkerError(Exception):
-    """A client error the worker answers in OpenAI's error shape."""
+class WorkerError(LlmaasError):
+    """A client error the worker answers in OpenAI's error shape; status and type are set per error."""
 
     def __init__(
         self,
@@ -56,33 +57,19 @@ class WorkerError(Exception):
         param: str | None = None,
         code: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, param=param, code=code)
         self.status_code = status_code
         self.type = type
-        self.param = param
-        self.code = code
 
 
-def error_response(error: WorkerError) -> JSONResponse:
-    body = {
-        "error": {
-            "message": error.message,
-            "type": error.type,
-            "param": error.param,
-            "code": error.code,
-        }
-    }
+def error_response(error: LlmaasError) -> JSONResponse:
+    body = error_body(error.message, type=error.type, param=error.param, code=error.code)
     return JSONResponse(body, status_code=error.status_code)
 
 
 async def handle_worker_error(request: Request, exc: Exception) -> Response:
     """Renders WorkerError, and the platform's own errors raised by shared code (upload parsing)."""
-    if isinstance(exc, LlmaasError):
-        exc = WorkerError(
-            exc.message, status_code=exc.status_code, type=exc.type, param=exc.param, code=exc.code
-        )
-    assert isinstance(exc, WorkerError)
+    assert isinstance(exc, LlmaasError)
     return error_response(exc)
 
 
