@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+from llmaas.wire.multipart import FormError, FormTooLarge
+
 
 class LlmaasError(Exception):
     status_code = 500
@@ -100,3 +102,10 @@ class UpstreamFailed(LlmaasError):
     status_code = 502
     type = "server_error"
     default_code = "upstream_error"
+
+
+def upload_refused(error: FormError) -> InvalidRequest | PayloadTooLarge:
+    """The upload parser's refusal (llmaas.wire.multipart) as an error of this tree."""
+    if isinstance(error, FormTooLarge):
+        return PayloadTooLarge(error.message, param=error.param)
+    return InvalidRequest(error.message, param=error.param)

@@ -15,12 +15,6 @@ from typing import Any
 import aiohttp
 import orjson
 
-from llmaas.api.openai.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-    RerankRequest,
-)
 from llmaas.catalog import Capability, Catalog, ModelEntry
 from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import InvalidRequest, UnsupportedForModel, UpstreamFailed
@@ -33,6 +27,12 @@ from llmaas.metering import LimitState
 from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
+from llmaas.wire.requests import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    RerankRequest,
+)
 
 JSONObject = dict[str, Any]
 

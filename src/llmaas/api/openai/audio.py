@@ -7,11 +7,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from llmaas.api.deps import CallerDep, GatewayDep
-from llmaas.api.openai.multipart import read_form
 from llmaas.api.openai.responses import render
 from llmaas.catalog import Capability
-from llmaas.errors import InvalidRequest
+from llmaas.errors import InvalidRequest, upload_refused
 from llmaas.gateway.media import audio_duration
+from llmaas.wire.multipart import FormError, read_form
 
 router = APIRouter()
 
@@ -22,7 +22,10 @@ _PASSED_ON = ("language", "prompt", "response_format", "temperature")
 @router.post("/v1/audio/transcriptions", summary="Transcribe audio into text")
 async def create_transcription(request: Request, caller: CallerDep, gateway: GatewayDep) -> Response:
     settings = request.app.state.settings
-    form = await read_form(request.headers, request.stream(), max_bytes=settings.max_audio_bytes)
+    try:
+        form = await read_form(request.headers, request.stream(), max_bytes=settings.max_audio_bytes)
+    except FormError as error:
+        raise upload_refused(error) from None
     upload = form.files.get("file")
     if upload is None or not upload.data:
         raise InvalidRequest("Missing required parameter: 'file'.", param="file")

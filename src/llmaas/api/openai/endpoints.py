@@ -25,18 +25,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from llmaas.api.deps import authenticate
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
 from llmaas.api.middleware import header
-from llmaas.api.openai.protocol import (
+from llmaas.api.openai.responses import render
+from llmaas.errors import InvalidRequest, LlmaasError
+from llmaas.gateway import Gateway
+from llmaas.gateway.accounting import Caller
+from llmaas.gateway.pipeline import Reply
+from llmaas.wire.requests import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
     RerankRequest,
     WireModel,
 )
-from llmaas.api.openai.responses import render
-from llmaas.errors import InvalidRequest, LlmaasError
-from llmaas.gateway import Gateway
-from llmaas.gateway.accounting import Caller
-from llmaas.gateway.pipeline import Reply
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmaas.errors import LlmaasError
+from llmaas.errors import LlmaasError, upload_refused
+from llmaas.wire.multipart import FormError
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ def error_response(error: WorkerError) -> JSONResponse:
 
 
 async def handle_worker_error(request: Request, exc: Exception) -> Response:
-    """Renders WorkerError, and the platform's own errors raised by shared code (upload parsing)."""
+    """Renders WorkerError, the platform's own errors, and the upload parser's."""
+    if isinstance(exc, FormError):
+        exc = upload_refused(exc)
     if isinstance(exc, LlmaasError):
         exc = WorkerError(
             exc.message, status_code=exc.status_code, type=exc.type, param=exc.param, code=exc.code

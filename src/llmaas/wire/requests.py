@@ -1,8 +1,7 @@
-"""Wire models of the OpenAI API, in OpenAI's field order and names.
+"""Request bodies of the OpenAI API, in OpenAI's field order and names.
 
 Unknown fields are kept (`extra="allow"`) and forwarded: engines such as vLLM and llama.cpp accept
-extensions (`top_k`, `min_p`, `repetition_penalty`, ...) that clients rely on. This module imports
-neither FastAPI nor storage.
+extensions (`top_k`, `min_p`, `repetition_penalty`, ...) that clients rely on.
 """
 
 from __future__ import annotations
