@@ -27,6 +27,8 @@ workers (engines/workers/common.py) render theirs in the same shape.
 
 from __future__ import annotations
 
+from llmaas.wire.multipart import FormError, FormTooLarge
+
 
 class LlmaasError(Exception):
     status_code = 500
@@ -113,3 +115,10 @@ class InternalError(LlmaasError):
     """An error between the platform's own parts (the operator's catalog, the meter and the gateway),
     caught where it is raised for. None is a client's answer: one that reaches the HTTP boundary is
     answered and logged like any unexpected failure, never with its message."""
+
+
+def upload_refused(error: FormError) -> InvalidRequest | PayloadTooLarge:
+    """The upload parser's refusal (llmaas.wire.multipart) as an error of this tree."""
+    if isinstance(error, FormTooLarge):
+        return PayloadTooLarge(error.message, param=error.param)
+    return InvalidRequest(error.message, param=error.param)

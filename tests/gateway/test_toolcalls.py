@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from llmaas.api.openai.protocol import ChatCompletionRequest
 from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
+from llmaas.wire.requests import ChatCompletionRequest
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 OTHER = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}

@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from llmaas.api.openai.protocol import ChatCompletionRequest, NamedToolChoice
+from llmaas.wire.requests import ChatCompletionRequest, NamedToolChoice
 
 _OPENING = re.compile(r"^\s*(?:```(?:json)?|<tool_call>)?\s*", re.IGNORECASE)
 _CLOSING = re.compile(r"^\s*(?:```|</tool_call>)?\s*$", re.IGNORECASE)

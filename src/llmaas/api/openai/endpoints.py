@@ -9,9 +9,9 @@ from `ENDPOINTS` (`documented`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -25,38 +25,52 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from llmaas.api.deps import authenticate
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
 from llmaas.api.middleware import header
-from llmaas.api.openai.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    EmbeddingRequest,
-    RerankRequest,
-    WireModel,
-)
 from llmaas.api.openai.responses import render
 from llmaas.errors import InvalidRequest, LlmaasError
 from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
-from llmaas.gateway.pipeline import Reply
+from llmaas.gateway.chat import CHAT, COMPLETIONS
+from llmaas.gateway.embeddings import EMBEDDINGS
+from llmaas.gateway.pipeline import Family
+from llmaas.gateway.rerank import RERANK
+from llmaas.wire.requests import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    RerankRequest,
+)
+
+
+class Body(Protocol):
+    """What a JSON wire model gives this module: validation, and the model it asks for."""
+
+    @property
+    def model(self) -> str: ...
+
+    @classmethod
+    def model_validate_json(cls, json_data: bytes) -> Self: ...
+
+
+BodyT = TypeVar("BodyT", bound=Body)
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    path: str
+class Endpoint(Generic[BodyT]):
     operation: str  # its OpenAPI operationId
     summary: str
-    body: type[WireModel]
-    handle: Callable[[Gateway, Any, Caller], Awaitable[Reply]]
+    body: type[BodyT]
+    family: Family[BodyT]  # what the gateway does with it
+
+    @property
+    def path(self) -> str:
+        return self.family.endpoint
 
 
-ENDPOINTS = {endpoint.path: endpoint for endpoint in (
-    Endpoint("/v1/chat/completions", "createChatCompletion", "Create a chat completion",
-             ChatCompletionRequest, Gateway.chat),
-    Endpoint("/v1/completions", "createCompletion", "Create a text completion",
-             CompletionRequest, Gateway.completions),
-    Endpoint("/v1/embeddings", "createEmbedding", "Create embeddings",
-             EmbeddingRequest, Gateway.embeddings),
-    Endpoint("/v1/rerank", "rerank", "Rerank documents by relevance to a query",
-             RerankRequest, Gateway.rerank),
+ENDPOINTS: dict[str, Endpoint[Any]] = {endpoint.path: endpoint for endpoint in (
+    Endpoint("createChatCompletion", "Create a chat completion", ChatCompletionRequest, CHAT),
+    Endpoint("createCompletion", "Create a text completion", CompletionRequest, COMPLETIONS),
+    Endpoint("createEmbedding", "Create embeddings", EmbeddingRequest, EMBEDDINGS),
+    Endpoint("rerank", "Rerank documents by relevance to a query", RerankRequest, RERANK),
 )}
 
 
@@ -88,7 +102,7 @@ class OpenAIEndpoints:
         await response(scope, receive, send)
 
 
-async def _answer(endpoint: Endpoint, scope: Scope, receive: Receive) -> Response:
+async def _answer(endpoint: Endpoint[BodyT], scope: Scope, receive: Receive) -> Response:
     if scope["method"] != "POST":
         raise HTTPException(405, "Method Not Allowed", headers={"Allow": "POST"})
     app = scope["app"]
@@ -100,12 +114,13 @@ async def _answer(endpoint: Endpoint, scope: Scope, receive: Receive) -> Respons
         raise InvalidRequest(
             "The request body must be a JSON object (send Content-Type: application/json).")
     try:
-        request: Any = endpoint.body.model_validate_json(body)  # each wire model has `model`
+        request = endpoint.body.model_validate_json(body)
     except ValidationError as error:  # only the client's body: any other one is our bug, a 500
         return validation_error(error.errors(include_input=False))
     state["model"] = request.model
     gateway: Gateway = app.state.gateway
-    return render(await endpoint.handle(gateway, request, Caller(key=key, request_id=state["request_id"])))
+    caller = Caller(key=key, request_id=state["request_id"])
+    return render(await gateway.serve(endpoint.family, request, caller))
 
 
 async def _read(receive: Receive) -> bytes:
@@ -130,7 +145,7 @@ def _is_json(content_type: str | None) -> bool:
 def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies."""
 
-    def route(endpoint: Endpoint) -> APIRoute:
+    def route(endpoint: Endpoint[Any]) -> APIRoute:
         async def operation(body: Any) -> None:  # described, never called: OpenAIEndpoints answers
             raise NotImplementedError
 

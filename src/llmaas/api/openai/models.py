@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
@@ -11,6 +10,7 @@ from starlette.responses import Response
 from llmaas.api.deps import ApiKeyDep, GatewayDep
 from llmaas.api.openai.responses import ORJSONResponse
 from llmaas.catalog import Catalog, ModelEntry, lifecycle
+from llmaas.wire.responses import ModelList, ModelObject
 
 router = APIRouter()
 
@@ -18,30 +18,29 @@ router = APIRouter()
 _CREATED = 1764201600
 
 
-def model_object(entry: ModelEntry, *, ready: bool, aliases: list[str]) -> dict[str, Any]:
+def model_object(entry: ModelEntry, *, ready: bool, aliases: list[str]) -> ModelObject:
     today = datetime.now(UTC).date()
-    return {
-        "id": entry.id,
-        "object": "model",
-        "created": _CREATED,
-        "owned_by": entry.owned_by,
-        "family": entry.family,
-        "description": entry.description,
-        "capabilities": [str(capability) for capability in entry.capabilities],
-        "context_length": entry.context_length,
-        "max_output_tokens": entry.max_output_tokens,
-        "dimensions": entry.dimensions,
-        "languages": entry.languages,
-        "license": entry.license,
-        "ip_indemnity": entry.ip_indemnity,
-        "pricing": {name: float(value) for name, value in entry.pricing.model_dump().items() if value},
-        "status": lifecycle.status(entry, today),
-        "deprecated_at": entry.deprecated_at.isoformat() if entry.deprecated_at else None,
-        "retires_at": entry.retires_at.isoformat() if entry.retires_at else None,
-        "successor": entry.successor,
-        "aliases": aliases,
-        "ready": ready,
-    }
+    return ModelObject(
+        id=entry.id,
+        created=_CREATED,
+        owned_by=entry.owned_by,
+        family=entry.family,
+        description=entry.description,
+        capabilities=[str(capability) for capability in entry.capabilities],
+        context_length=entry.context_length,
+        max_output_tokens=entry.max_output_tokens,
+        dimensions=entry.dimensions,
+        languages=entry.languages,
+        license=entry.license,
+        ip_indemnity=entry.ip_indemnity,
+        pricing={name: float(value) for name, value in entry.pricing.model_dump().items() if value},
+        status=lifecycle.status(entry, today),
+        deprecated_at=entry.deprecated_at.isoformat() if entry.deprecated_at else None,
+        retires_at=entry.retires_at.isoformat() if entry.retires_at else None,
+        successor=entry.successor,
+        aliases=aliases,
+        ready=ready,
+    )
 
 
 def _aliases(catalog: Catalog, model_id: str) -> list[str]:
@@ -53,11 +52,12 @@ async def list_models(_key: ApiKeyDep, gateway: GatewayDep) -> Response:
     ready = gateway.router.readiness()
     data = [model_object(entry, ready=ready.get(entry.id, False), aliases=_aliases(gateway.catalog, entry.id))
             for entry in gateway.catalog]
-    return ORJSONResponse({"object": "list", "data": data})
+    return ORJSONResponse(ModelList(data=data).model_dump())
 
 
 @router.get("/v1/models/{model_id:path}", summary="Retrieve a model")
 async def retrieve_model(model_id: str, _key: ApiKeyDep, gateway: GatewayDep) -> Response:
     entry = gateway.catalog.get(gateway.catalog.aliases.get(model_id, model_id))
     ready = gateway.router.readiness().get(entry.id, False)
-    return ORJSONResponse(model_object(entry, ready=ready, aliases=_aliases(gateway.catalog, entry.id)))
+    return ORJSONResponse(
+        model_object(entry, ready=ready, aliases=_aliases(gateway.catalog, entry.id)).model_dump())

@@ -14,8 +14,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmaas.errors import LlmaasError
+from llmaas.errors import LlmaasError, upload_refused
 from llmaas.wire.errors import error_body
+from llmaas.wire.multipart import FormError
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ def error_response(error: LlmaasError) -> JSONResponse:
 
 
 async def handle_worker_error(request: Request, exc: Exception) -> Response:
-    """Renders WorkerError, and the platform's own errors raised by shared code (upload parsing)."""
+    """Renders WorkerError, the platform's own errors, and the upload parser's."""
+    if isinstance(exc, FormError):
+        exc = upload_refused(exc)
     assert isinstance(exc, LlmaasError)
     return error_response(exc)
 

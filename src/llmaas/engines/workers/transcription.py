@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from llmaas.api.openai.multipart import Form, read_form
 from llmaas.engines.workers.common import (
     JSONResponse,
     WorkerError,
@@ -45,6 +44,7 @@ from llmaas.engines.workers.transcripts import (
     render,
 )
 from llmaas.errors import LlmaasError
+from llmaas.wire.multipart import Form, FormError, read_form
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -300,6 +300,7 @@ def create_app(model_dir: Path, model_id: str, threads: int = 1) -> Starlette:
         exception_handlers={
             WorkerError: handle_worker_error,
             LlmaasError: handle_worker_error,
+            FormError: handle_worker_error,
             Exception: handle_unexpected_error,
         },
         lifespan=worker.lifespan,

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
-RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "text", "srt", "vtt", "verbose_json")
+from llmaas.wire.requests import TranscriptionFormat
+
+ResponseFormat = TranscriptionFormat  # the one list, shared with the gateway
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = get_args(ResponseFormat)
 
 # Whisper's language codes and the lower-case names OpenAI reports in verbose_json.
 LANGUAGE_NAMES: dict[str, str] = {

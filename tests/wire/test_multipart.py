@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmaas.api.openai.multipart import read_form
-from llmaas.errors import InvalidRequest, PayloadTooLarge
+from llmaas.wire.multipart import FormError, FormTooLarge, read_form
 
 
 def encode(data: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[str, bytes]:
@@ -38,18 +37,18 @@ def test_fields_and_a_large_file_stay_in_memory(
 
 def test_the_limit_counts_every_part() -> None:
     content_type, body = encode({"model": "m"}, {"file": ("a.wav", bytes(5000))})
-    with pytest.raises(PayloadTooLarge):
+    with pytest.raises(FormTooLarge):
         asyncio.run(read_form({"content-type": content_type}, chunks(body), max_bytes=4000))
 
 
 def test_not_multipart_is_refused() -> None:
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(FormError):
         asyncio.run(read_form({"content-type": "application/json"}, chunks(b"{}"), max_bytes=100))
 
 
 def test_a_truncated_body_is_malformed() -> None:
     content_type, body = encode({"model": "m"}, {"file": ("a.wav", bytes(100))})
-    with pytest.raises(InvalidRequest, match="incomplete"):
+    with pytest.raises(FormError, match="incomplete"):
         asyncio.run(read_form({"content-type": content_type}, chunks(body[:-60]), max_bytes=10_000))
 
 
@@ -59,15 +58,15 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
         yield b""
 
     headers = {"content-type": "multipart/form-data; boundary=x", "content-length": str(10**9)}
-    with pytest.raises(PayloadTooLarge):
+    with pytest.raises(FormTooLarge):
         asyncio.run(read_form(headers, never(), max_bytes=1000))
 
 
 def test_long_fields_and_too_many_parts_are_refused() -> None:
     content_type, body = encode({"prompt": "x" * 70_000}, {"file": ("a.wav", b"abc")})
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(FormError) as caught:
         asyncio.run(read_form({"content-type": content_type}, chunks(body), max_bytes=10**6))
     assert caught.value.param == "prompt"
     content_type, body = encode({f"f{i}": "v" for i in range(40)}, {"file": ("a.wav", b"abc")})
-    with pytest.raises(InvalidRequest, match="at most"):
+    with pytest.raises(FormError, match="at most"):
         asyncio.run(read_form({"content-type": content_type}, chunks(body), max_bytes=10**6))

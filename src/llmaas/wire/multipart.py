@@ -6,6 +6,9 @@ stored, so the gateway and the transcription worker both read uploads with this 
 
     form = await read_form(request.headers, request.stream(), max_bytes=25 * 1024 * 1024)
     audio = form.files["file"].data
+
+A refused body raises `FormError` (`FormTooLarge` past the limit); `llmaas.errors.upload_refused`
+turns it into the platform's error.
 """
 
 from __future__ import annotations
@@ -16,11 +19,22 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from llmaas.errors import InvalidRequest, PayloadTooLarge
-
 MAX_FIELD_BYTES = 64 * 1024  # every field but a file is a short string
 MAX_PARTS = 32
 _FRAMING_BYTES = 1024 * 1024  # room in the body for the fields, part headers and boundaries
+
+
+class FormError(ValueError):
+    """A body that is not a well-formed form within the limits: the client's mistake (400)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class FormTooLarge(FormError):
+    """A file over the limit (413)."""
 
 
 @dataclass
@@ -66,13 +80,13 @@ class _Reader:
             },
         )
 
-    def too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"The upload exceeds the limit of {self.max_bytes} bytes.", param="file")
+    def too_large(self) -> FormTooLarge:
+        return FormTooLarge(f"The upload exceeds the limit of {self.max_bytes} bytes.", param="file")
 
     def _on_part_begin(self) -> None:
         self._parts += 1
         if self._parts > MAX_PARTS:
-            raise InvalidRequest(f"A form may have at most {MAX_PARTS} fields.")
+            raise FormError(f"A form may have at most {MAX_PARTS} fields.")
         self._data, self._headers = bytearray(), {}
 
     def _on_header_end(self) -> None:
@@ -88,7 +102,7 @@ class _Reader:
         if len(self._data) + end - start > (self.max_bytes if self._is_file else MAX_FIELD_BYTES):
             if self._is_file:
                 raise self.too_large()
-            raise InvalidRequest(f"The field {self._name()!r} is too long.", param=self._name() or None)
+            raise FormError(f"The field {self._name()!r} is too long.", param=self._name() or None)
         self._data.extend(data[start:end])
 
     def _on_part_end(self) -> None:
@@ -103,7 +117,7 @@ class _Reader:
             try:
                 self.form.fields.setdefault(name, []).append(self._data.decode("utf-8"))
             except UnicodeDecodeError:
-                raise InvalidRequest(f"The field {name!r} is not UTF-8.", param=name) from None
+                raise FormError(f"The field {name!r} is not UTF-8.", param=name) from None
 
     def _name(self) -> str:
         return str(self._disposition.get(b"name", b"").decode("utf-8", "replace"))
@@ -112,10 +126,11 @@ class _Reader:
 async def read_form(
     headers: Mapping[str, str], stream: AsyncIterator[bytes], *, max_bytes: int
 ) -> Form:
-    """The form's fields and files; 413 past `max_bytes` of file, 400 for anything malformed."""
+    """The form's fields and files; `FormTooLarge` past `max_bytes` of file, `FormError` for anything
+    malformed."""
     kind, options = parse_options_header(headers.get("content-type", ""))
     if kind != b"multipart/form-data" or b"boundary" not in options:
-        raise InvalidRequest("The request body must be multipart/form-data.")
+        raise FormError("The request body must be multipart/form-data.")
     reader = _Reader(options[b"boundary"], max_bytes)
     max_body = max_bytes + _FRAMING_BYTES
     declared = headers.get("content-length", "")
@@ -129,8 +144,8 @@ async def read_form(
                 raise reader.too_large()
             reader.parser.write(chunk)
     except FormParserError:
-        raise InvalidRequest("The multipart body is malformed.") from None
+        raise FormError("The multipart body is malformed.") from None
     # python-multipart's finalize() does not check this: a body cut short never reached its end.
     if reader.parser.state != MultipartState.END:
-        raise InvalidRequest("The multipart body is malformed or incomplete.")
+        raise FormError("The multipart body is malformed or incomplete.")
     return reader.form

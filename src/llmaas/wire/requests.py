@@ -1,8 +1,7 @@
-"""Wire models of the OpenAI API, in OpenAI's field order and names.
+"""Request bodies of the OpenAI API, in OpenAI's field order and names.
 
 Unknown fields are kept (`extra="allow"`) and forwarded: engines such as vLLM and llama.cpp accept
-extensions (`top_k`, `min_p`, `repetition_penalty`, ...) that clients rely on. This module imports
-neither FastAPI nor storage.
+extensions (`top_k`, `min_p`, `repetition_penalty`, ...) that clients rely on.
 """
 
 from __future__ import annotations
@@ -163,4 +162,16 @@ class RerankRequest(WireModel):
         return [d if isinstance(d, str) else d.text for d in self.documents]
 
 
-TranscriptionFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+
+
+class TranscriptionRequest(WireModel):
+    """The form fields of POST /v1/audio/transcriptions; the audio file travels beside them."""
+
+    model: str = Field(min_length=1)
+    language: str | None = None
+    prompt: str | None = None
+    response_format: TranscriptionFormat | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+    timestamp_granularities: list[str] | None = Field(
+        None, description="Sent as `timestamp_granularities[]`; the engine checks the values.")

@@ -1,0 +1,132 @@
+"""/v1/chat/completions and /v1/completions: generation, streamed or not.
+
+Both reserve the prompt's upper bound plus the longest answer the request allows, and both bill the
+engine's own count (`prompt_tokens`, `completion_tokens`); a chat also checks the model's features
+(images, tools, JSON output) and gets small models' tool calls recovered (toolcalls.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llmaas.catalog import Capability, ModelEntry
+from llmaas.errors import InvalidRequest, UnsupportedForModel
+from llmaas.gateway.estimates import text_tokens_upper_bound
+from llmaas.gateway.pipeline import Call, JSONObject
+from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
+from llmaas.metering.pricing import Usage
+from llmaas.wire.requests import ChatCompletionRequest, CompletionRequest, TextPart
+
+
+class Chat:
+    endpoint = "/v1/chat/completions"
+    capability = Capability.CHAT
+
+    def check(self, entry: ModelEntry, request: ChatCompletionRequest) -> Call:
+        _check_features(entry, request)
+        payload = request.model_dump(exclude_unset=True, by_alias=True)
+        payload.pop("max_completion_tokens", None)
+        payload["max_tokens"] = _max_tokens(entry, request.max_completion_tokens or request.max_tokens)
+        narrow_tool_choice(request, payload)
+        bound = text_tokens_upper_bound(
+            [payload["messages"], payload.get("tools") or []],
+            context_length=entry.context_length, messages=len(request.messages),
+        )
+        return _generation("/chat/completions", entry, payload, bound)
+
+    def texts(self, request: ChatCompletionRequest) -> Iterator[str]:
+        for message in request.messages:
+            if isinstance(message.content, str):
+                yield message.content
+            elif message.content is not None:
+                yield from (part.text for part in message.content if isinstance(part, TextPart))
+
+    def usage(self, call: Call, body: JSONObject) -> Usage:
+        return _usage(body)
+
+    def finish(self, request: ChatCompletionRequest, body: JSONObject) -> None:
+        recover_tool_calls(request, body)
+
+
+class Completions:
+    endpoint = "/v1/completions"
+    capability = Capability.COMPLETIONS
+
+    def check(self, entry: ModelEntry, request: CompletionRequest) -> Call:
+        if isinstance(request.prompt, list) and len(request.prompt) != 1:
+            raise InvalidRequest("Send one prompt per request.", param="prompt")
+        payload = request.model_dump(exclude_unset=True, by_alias=True)
+        payload["max_tokens"] = _max_tokens(entry, request.max_tokens)
+        bound = text_tokens_upper_bound([payload["prompt"]], context_length=entry.context_length)
+        return _generation("/completions", entry, payload, bound)
+
+    def texts(self, request: CompletionRequest) -> Iterator[str]:
+        yield from [request.prompt] if isinstance(request.prompt, str) else request.prompt
+
+    def usage(self, call: Call, body: JSONObject) -> Usage:
+        return _usage(body)
+
+    def finish(self, request: CompletionRequest, body: JSONObject) -> None:
+        pass
+
+
+CHAT = Chat()
+COMPLETIONS = Completions()
+
+
+def _generation(path: str, entry: ModelEntry, payload: JSONObject, input_bound: int) -> Call:
+    call = Call(
+        path, json=payload, input_tokens=input_bound,
+        output_tokens=payload["max_tokens"] or entry.max_output_tokens or entry.context_length,
+    )
+    if payload.get("stream"):
+        call.stream = True
+        call.include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+        # Always ask the engine for usage: the platform accounts for every token.
+        payload["stream_options"] = {"include_usage": True}
+    return call
+
+
+def _usage(body: JSONObject) -> Usage:
+    usage = body.get("usage") or {}
+    return Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def _max_tokens(entry: ModelEntry, asked: int | None) -> int | None:
+    if asked is None:
+        return entry.max_output_tokens
+    if entry.max_output_tokens is not None and asked > entry.max_output_tokens:
+        raise InvalidRequest(
+            f"`{entry.id}` produces at most {entry.max_output_tokens} tokens per answer; "
+            f"{asked} were asked.",
+            param="max_tokens",
+        )
+    return asked
+
+
+def _check_features(entry: ModelEntry, request: ChatCompletionRequest) -> None:
+    images = [image for message in request.messages for image in message.images()]
+    if images and not entry.supports(Capability.VISION):
+        raise UnsupportedForModel(f"The model `{entry.id}` does not accept images.", param="messages")
+    for image in images:
+        if not image.url.startswith("data:image/"):
+            # A sovereign platform fetches nothing on a client's behalf.
+            raise InvalidRequest(
+                "Images must be sent inline as data:image/...;base64 URLs.", param="messages"
+            )
+    if request.tools and not entry.supports(Capability.TOOLS):
+        raise UnsupportedForModel(f"The model `{entry.id}` does not support tools.", param="tools")
+    response_format = request.response_format
+    if response_format and response_format.type != "text":
+        if not entry.supports(Capability.JSON):
+            raise UnsupportedForModel(
+                f"The model `{entry.id}` does not support JSON output.", param="response_format"
+            )
+        if response_format.type == "json_schema" and response_format.json_schema is None:
+            raise InvalidRequest(
+                "`response_format.json_schema` is required with type json_schema.",
+                param="response_format.json_schema",
+            )
