@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from llmaas.api.middleware import request_facts
 from llmaas.auth import ApiKey, KeyService
 from llmaas.errors import AuthenticationFailed
 from llmaas.gateway import Gateway
@@ -39,12 +40,12 @@ async def authenticate(keys: KeyService, authorization: str | None) -> ApiKey:
 
 async def get_api_key(request: Request) -> ApiKey:
     key = await authenticate(request.app.state.keys, request.headers.get("authorization"))
-    request.state.key_prefix = key.prefix
+    request_facts(request).key_prefix = key.prefix
     return key
 
 
 async def get_caller(request: Request, key: Annotated[ApiKey, Depends(get_api_key)]) -> Caller:
-    return Caller(key=key, request_id=request.state.request_id)
+    return Caller(key=key, request_id=request_facts(request).request_id)
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmaas.api.errors import error_response
@@ -16,6 +17,28 @@ from llmaas.observability.metrics import Metrics
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNMETERED = ("/health", "/ready", "/metrics", "/docs", "/openapi.json", "/static")
+_SCOPE_KEY = "llmaas"  # the one entry of the ASGI scope's "state" (Starlette's `request.state`) used
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What one request's handlers learn, for its access-log line and its metrics; never content."""
+
+    request_id: str
+    endpoint: str | None = None  # a plain-ASGI endpoint's path (FastAPI's routes are read from the scope)
+    model: str | None = None
+    key_prefix: str | None = None
+    status: int | None = None  # when no response was sent: 499, the client left
+
+
+def facts(scope: Scope) -> RequestFacts:
+    """The request's facts, as `RequestContext` put them in its scope."""
+    found: RequestFacts = scope["state"][_SCOPE_KEY]
+    return found
+
+
+def request_facts(request: Request) -> RequestFacts:
+    return facts(request.scope)
 
 
 class RequestContext:
@@ -32,8 +55,8 @@ class RequestContext:
         given = header(scope, b"x-request-id")
         # A client's id is echoed only when it is plainly an id: it ends up in logs.
         request_id = given if given and _SAFE_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        known = RequestFacts(request_id)
+        scope.setdefault("state", {})[_SCOPE_KEY] = known
         request_id_bytes = request_id.encode()
         status: int | None = None  # until a response starts
 
@@ -69,17 +92,16 @@ class RequestContext:
         finally:
             path: str = scope["path"]
             if status is None:  # no response: the client left (499) or the app failed (500)
-                status = state.get("status", 500)
+                status = known.status or 500
             if not path.startswith(_UNMETERED):
-                model = state.get("model") or "-"
+                model = known.model or "-"
                 route = scope.get("route")
-                endpoint = state.get("endpoint") or (route.path if route is not None else "unmatched")
+                endpoint = known.endpoint or (route.path if route is not None else "unmatched")
                 elapsed = time.perf_counter() - started
                 self.metrics.observe_request(endpoint, model, status, elapsed)
                 log_request(
                     request_id=request_id, method=scope["method"], path=path, status=status,
-                    duration_ms=elapsed * 1000, key_prefix=state.get("key_prefix"),
-                    model=state.get("model"),
+                    duration_ms=elapsed * 1000, key_prefix=known.key_prefix, model=known.model,
                 )
 
     def _too_large(self) -> str:

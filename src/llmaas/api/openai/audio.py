@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from llmaas.api.deps import CallerDep, GatewayDep
+from llmaas.api.middleware import request_facts
 from llmaas.api.openai.responses import render
 from llmaas.errors import upload_refused
 from llmaas.gateway.transcription import TRANSCRIBE, read_transcription
@@ -22,5 +23,5 @@ async def create_transcription(request: Request, caller: CallerDep, gateway: Gat
     except FormError as error:
         raise upload_refused(error) from None
     transcription = read_transcription(form)
-    request.state.model = transcription.model
+    request_facts(request).model = transcription.model
     return render(await gateway.serve(TRANSCRIBE, transcription, caller))

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmaas.api.deps import authenticate
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
-from llmaas.api.middleware import header
+from llmaas.api.middleware import RequestFacts, facts, header
 from llmaas.api.openai.responses import render
 from llmaas.errors import InvalidRequest, LlmaasError
 from llmaas.gateway import Gateway
@@ -87,11 +87,12 @@ class OpenAIEndpoints:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
-        scope["state"]["endpoint"] = endpoint.path
+        known = facts(scope)
+        known.endpoint = endpoint.path
         try:
-            response = await _answer(endpoint, scope, receive)
+            response = await _answer(endpoint, scope, receive, known)
         except ClientDisconnect:
-            scope["state"]["status"] = 499  # for the access log and metrics: the client closed it
+            known.status = 499  # for the access log and metrics: the client closed it
             return
         except LlmaasError as error:
             response = platform_error(error)
@@ -102,13 +103,14 @@ class OpenAIEndpoints:
         await response(scope, receive, send)
 
 
-async def _answer(endpoint: Endpoint[BodyT], scope: Scope, receive: Receive) -> Response:
+async def _answer(
+    endpoint: Endpoint[BodyT], scope: Scope, receive: Receive, known: RequestFacts
+) -> Response:
     if scope["method"] != "POST":
         raise HTTPException(405, "Method Not Allowed", headers={"Allow": "POST"})
     app = scope["app"]
-    state = scope["state"]
     key = await authenticate(app.state.keys, header(scope, b"authorization"))
-    state["key_prefix"] = key.prefix
+    known.key_prefix = key.prefix
     body = await _read(receive)
     if not _is_json(header(scope, b"content-type")):
         raise InvalidRequest(
@@ -117,9 +119,9 @@ async def _answer(endpoint: Endpoint[BodyT], scope: Scope, receive: Receive) -> 
         request = endpoint.body.model_validate_json(body)
     except ValidationError as error:  # only the client's body: any other one is our bug, a 500
         return validation_error(error.errors(include_input=False))
-    state["model"] = request.model
+    known.model = request.model
     gateway: Gateway = app.state.gateway
-    caller = Caller(key=key, request_id=state["request_id"])
+    caller = Caller(key=key, request_id=known.request_id)
     return render(await gateway.serve(endpoint.family, request, caller))
 
 
