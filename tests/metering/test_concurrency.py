@@ -29,13 +29,13 @@ BUDGET = Budget("key:7", "key_budget", 50 * RESERVATION, "2026-11")
 Outcome = tuple[list[int], int]  # the settled costs, and how many were refused for quota
 
 
-async def hammer(meter: Meter, *, requests: int, seed: int) -> Outcome:
-    """Admit → work a little → settle at a real cost below the reservation, all at once."""
+async def hammer(meter: Meter, *, requests: int, seed: int, spread_s: float = 0.01) -> Outcome:
+    """Admit → work a little → settle at a real cost below the reservation, arrivals over `spread_s`."""
     rng = random.Random(seed)
 
     async def one(index: int) -> int | None:
         admission = Admission(f"req_{seed}_{index}", [], [BUDGET], 1000, RESERVATION)
-        await asyncio.sleep(rng.uniform(0, 0.01))  # arrivals spread over 10 ms, so replicas interleave
+        await asyncio.sleep(rng.uniform(0, spread_s))  # arrivals spread, so replicas interleave
         try:
             reservation, _ = await meter.admit(admission)
         except QuotaExceeded:
@@ -124,7 +124,9 @@ def replica(url: str, prefix: str, seed: int, ready: Barrier, results: Queue[Out
             await meter.prepare()
             await asyncio.gather(*(meter.usage(BUDGET) for _ in range(50)))  # connections open
             ready.wait()  # both replicas start together, ready to go (blocking: nothing else runs)
-            return await hammer(meter, requests=100, seed=seed)
+            # Arrivals over 250 ms: a busy machine may start one process tens of milliseconds after
+            # the other, and both must still be competing for the budget when it runs out.
+            return await hammer(meter, requests=100, seed=seed, spread_s=0.25)
         finally:
             await meter.close()
 
