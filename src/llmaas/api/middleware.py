@@ -1,4 +1,5 @@
-"""Per-request context as a plain ASGI middleware: request id, body-size limit, metrics, access log."""
+"""Per-request context as a plain ASGI middleware: request id, body-size limit, metrics, access log,
+and HSTS on HTTPS."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from llmaas.observability.metrics import Metrics
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _UNMETERED = ("/health", "/ready", "/metrics", "/docs", "/openapi.json", "/static")
+# Two years, subdomains included: browsers then refuse plain HTTP to this host (RFC 6797). Sent over
+# HTTPS only (our own TLS, or a trusted proxy's X-Forwarded-Proto), where browsers heed it.
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
 class RequestContext:
@@ -34,14 +38,16 @@ class RequestContext:
         request_id = given if given and _SAFE_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        request_id_bytes = request_id.encode()
+        added = [(b"x-request-id", request_id.encode())]
+        if scope.get("scheme") == "https":
+            added.append(HSTS)
         status: int | None = None  # until a response starts
 
         declared = header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             response = error_response(
                 413, self._too_large(), type="invalid_request_error", code="request_too_large",
-                headers={"x-request-id": request_id},
+                headers={name.decode(): value.decode() for name, value in added},
             )
             await response(scope, receive, send)
             return
@@ -61,7 +67,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id_bytes)]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:
