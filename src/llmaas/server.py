@@ -54,7 +54,11 @@ def run(settings: Settings, console: Console) -> None:
         prepare(settings, catalog, console)
         specs = engine_specs(settings, catalog)
     supervisor = Supervisor(specs)
-    app = create_app(settings, catalog=catalog, database=database, upstreams=embedded_upstreams(specs))
+    try:
+        app = create_app(settings, catalog=catalog, database=database, upstreams=embedded_upstreams(specs))
+    except CatalogError:  # an upstream's CA or client certificate file
+        database.dispose()
+        raise
     settings.home.mkdir(parents=True, exist_ok=True)
     pid_file(settings).write_text(str(os.getpid()))  # `llmaas models reload` signals this process
     config = uvicorn.Config(

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
         ["127.0.0.1", "::1"], description="Addresses or networks (CIDR) whose forwarding headers are "
         "trusted, with `behind_tls_proxy`; comma-separated in the environment."
     )
+    upstream_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) that verifies https:// upstreams without a `ca_file` of their "
+        "own; the system's CAs when unset."
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

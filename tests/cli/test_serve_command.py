@@ -91,3 +91,11 @@ def test_a_key_that_does_not_match_the_certificate_is_named(home: Path) -> None:
     files, other = make_pair(home / "certs"), make_pair(home / "other")
     message = refused(home, "--tls-cert", str(files.cert), "--tls-key", str(other.key))
     assert f"the TLS key {other.key} does not belong to the certificate {files.cert}" in message
+
+
+def test_an_unusable_upstream_ca_file_is_named(catalog: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing-ca.pem"
+    catalog.write_text(MODEL.format(id="small", extra="").replace(
+        'url = "http://vllm:8000/v1"', f'url = "https://vllm:8000/v1", ca_file = "{missing}"'))
+    message = refused(tmp_path, "--no-embedded")
+    assert f"model 'small', upstream https://vllm:8000/v1: cannot use the CA file {missing}" in message
