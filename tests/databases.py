@@ -33,8 +33,9 @@ def _pg_bin(name: str) -> str:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway PostgreSQL server; yields an admin URL (database `postgres`)."""
+def postgres_server(*, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Start a throwaway PostgreSQL server; yields an admin URL (database `postgres`). With `tls`
+    (certificate, key) it also accepts TLS connections with that certificate."""
     root = Path(tempfile.mkdtemp(prefix="llmaas-pg-"))
     data, port = root / "data", free_port()
     as_postgres: list[str] = []
@@ -45,6 +46,12 @@ def postgres_server() -> Iterator[str]:
     subprocess.run([*as_postgres, _pg_bin("initdb"), "-D", str(data), "-U", "postgres",
                     "--auth=trust", "--no-sync", "-E", "UTF8"], **run)  # type: ignore[call-overload]
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -F -c fsync=off"
+    if tls is not None:
+        for source, name in zip(tls, ("server.crt", "server.key"), strict=True):
+            shutil.copy(source, data / name)  # the server refuses a key that others can read
+            if as_postgres:
+                shutil.chown(data / name, "postgres")
+        options += " -c ssl=on"
     subprocess.run([*as_postgres, _pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-w",
                     "-l", str(root / "log"), "start"], **run)  # type: ignore[call-overload]
     try:

@@ -149,6 +149,7 @@ def test_compose_runs_gateway_replicas_postgres_redis_and_vllm() -> None:
     assert gateway["deploy"]["replicas"] >= 2
     assert gateway["command"][:3] == ["llmaas", "serve", "--no-embedded"]
     assert _flags(gateway["command"])["--host"] == "0.0.0.0"
+    assert "--behind-tls-proxy" in gateway["command"], "plain HTTP beyond loopback needs the TLS proxy"
     assert "/ready" in " ".join(gateway["healthcheck"]["test"])
     assert gateway["read_only"] is True, "the gateway keeps nothing on local disk"
     assert services["postgres"]["image"].startswith("postgres:16")
@@ -187,6 +188,11 @@ def test_compose_environment_is_settings_the_gateway_reads(monkeypatch: pytest.M
     assert urlsplit(gateway["LLMAAS_DATABASE_URL"]).hostname in services
     assert urlsplit(gateway["LLMAAS_REDIS_URL"]).hostname in services
     assert gateway["LLMAAS_ADMIN_TOKEN"]
+    # The proxy's forwarding headers are believed from the internal network it shares with the gateways.
+    internal = _interpolate(_compose()["networks"]["internal"]["ipam"]["config"][0]["subnet"], env)
+    assert load_settings().trusted_proxies == [internal]
+    assert "gateway" not in {name for name, service in services.items()
+                             if "edge" in service.get("networks", [])}
     mounted = {volume.split(":")[1] for volume in services["gateway"]["volumes"]}
     assert gateway["LLMAAS_CATALOG_FILE"] in mounted
     stop_grace = services["gateway"]["stop_grace_period"]
@@ -225,6 +231,7 @@ def test_nginx_proxies_to_the_gateway_and_streams() -> None:
     port = _flags(_services()["gateway"]["command"])["--port"]
     assert re.search(rf"server\s+gateway:{port}\b", conf)
     assert "proxy_buffering off" in conf, "server-sent events must not be buffered"
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in conf and "X-Forwarded-Proto $scheme" in conf
 
 
 def _compose_cli() -> list[str] | None:
@@ -264,6 +271,7 @@ def test_containerfile_builds_a_non_root_gateway(monkeypatch: pytest.MonkeyPatch
         keyword == "ADD" and "://" in rest for keyword, rest in instructions), "nothing fetched by URL"
     cmd = next(rest for keyword, rest in reversed(instructions) if keyword == "CMD")
     assert yaml.safe_load(cmd)[:3] == ["llmaas", "serve", "--no-embedded"]
+    assert "--behind-tls-proxy" in yaml.safe_load(cmd), "it listens on 0.0.0.0 without TLS of its own"
     healthcheck = next(rest for keyword, rest in instructions if keyword == "HEALTHCHECK")
     assert "/health" in healthcheck
     variables: dict[str, str] = {}
@@ -390,6 +398,7 @@ def test_chart_gateway_replicas_probes_drain_and_settings(
     (container,) = pod["containers"]
     assert container["command"][:3] == ["llmaas", "serve", "--no-embedded"]
     assert _flags(container["command"])["--host"] == "0.0.0.0"
+    assert "--behind-tls-proxy" in container["command"], "TLS terminates at the ingress"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][1])

@@ -22,7 +22,9 @@ workers (engines/workers/common.py) render theirs in the same shape.
         ├── CatalogError            the catalog cannot be used; also a ValueError (catalog/catalog.py)
         │   ├── OverrideError           an override that cannot apply (catalog/overrides.py)
         │   └── OverridesUnavailable    the overrides could not be read (catalog/overrides.py)
-        └── BudgetUnseeded          the shared store has no counter for a budget (metering/meter.py)
+        ├── BudgetUnseeded          the shared store has no counter for a budget (metering/meter.py)
+        └── TLSConfigError          a certificate, key or CA file that cannot be used, or a
+                                    non-loopback address without TLS; `llmaas serve` refuses to start
 """
 
 from __future__ import annotations
@@ -115,6 +117,10 @@ class InternalError(LlmaasError):
     """An error between the platform's own parts (the operator's catalog, the meter and the gateway),
     caught where it is raised for. None is a client's answer: one that reaches the HTTP boundary is
     answered and logged like any unexpected failure, never with its message."""
+
+
+class TLSConfigError(InternalError, ValueError):
+    """TLS cannot be set up as configured; the message names the file or setting and says why."""
 
 
 def upload_refused(error: FormError) -> InvalidRequest | PayloadTooLarge:

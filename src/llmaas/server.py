@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -22,10 +24,12 @@ from llmaas.catalog import Catalog
 from llmaas.catalog.catalog import CatalogError
 from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
 from llmaas.engines.supervisor import Supervisor
+from llmaas.errors import TLSConfigError
 from llmaas.gateway.serving import ServedCatalog, load_served_catalog
 from llmaas.routing import Router
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
+from llmaas.tls import ServerTLS
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,9 @@ def pid_file(settings: Settings) -> Path:
 
 
 def run(settings: Settings, console: Console) -> None:
-    """Serve until stopped. An unusable catalog raises CatalogError before anything is started."""
+    """Serve until stopped. An unusable catalog raises CatalogError, unusable TLS settings
+    TLSConfigError, before anything is started."""
+    tls, listening = listening_options(settings)
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
     try:
@@ -48,9 +54,13 @@ def run(settings: Settings, console: Console) -> None:
         prepare(settings, catalog, console)
         specs = engine_specs(settings, catalog)
     supervisor = Supervisor(specs)
+    try:
+        app = create_app(settings, catalog=catalog, database=database, upstreams=embedded_upstreams(specs))
+    except CatalogError:  # an upstream's CA or client certificate file
+        database.dispose()
+        raise
     settings.home.mkdir(parents=True, exist_ok=True)
     pid_file(settings).write_text(str(os.getpid()))  # `llmaas models reload` signals this process
-    app = create_app(settings, catalog=catalog, database=database, upstreams=embedded_upstreams(specs))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -59,9 +69,48 @@ def run(settings: Settings, console: Console) -> None:
         http="httptools",
         timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
+        **listening,
     )
     served: ServedCatalog = app.state.served_catalog
-    uvloop.run(_serve(_Server(config, app, served), supervisor, served.router, catalog, console, settings))
+    server = _Server(config, app, served, tls)
+    uvloop.run(_serve(server, supervisor, served.router, catalog, console, settings))
+
+
+def listening_options(settings: Settings) -> tuple[ServerTLS | None, dict[str, Any]]:
+    """The gateway's TLS, if any, and uvicorn's options to match. TLSConfigError for an unusable
+    certificate or key, or for plain HTTP on an address beyond loopback, which would carry API keys in
+    clear, unless the operator says a TLS-terminating proxy is in front (`behind_tls_proxy`)."""
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if (cert is None) != (key is None):
+        raise TLSConfigError("give both --tls-cert and --tls-key (LLMAAS_TLS_CERT_FILE and "
+                             "LLMAAS_TLS_KEY_FILE), or neither")
+    tls = ServerTLS(cert, key) if cert is not None and key is not None else None
+    if tls is None and not settings.behind_tls_proxy and not is_loopback(settings.host):
+        raise TLSConfigError(
+            f"{settings.host} is not a loopback address and TLS is off: give --tls-cert and --tls-key "
+            "(`llmaas tls self-signed` makes a development pair), or --behind-tls-proxy when a proxy in "
+            "front terminates TLS")
+    # Forwarding headers are believed only from the proxy the operator declared: anyone else could
+    # claim any client address (the audit log records it) or scheme.
+    options: dict[str, Any] = {"proxy_headers": settings.behind_tls_proxy}
+    if settings.behind_tls_proxy:
+        options["forwarded_allow_ips"] = settings.trusted_proxies
+        log.warning("behind a TLS-terminating proxy: plain HTTP on %s:%d; forwarding headers trusted "
+                    "from %s", settings.host, settings.port, ", ".join(settings.trusted_proxies))
+    if tls is not None:
+        context = tls.context
+        options["ssl_context_factory"] = lambda config, default: context
+        log.info("TLS 1.3 with %s", tls.description)
+    return tls, options
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name (which may resolve anywhere) or "" (every interface)
+        return False
 
 
 class _Server(uvicorn.Server):
@@ -72,10 +121,13 @@ class _Server(uvicorn.Server):
     stopped; here the signal only starts the drain, and `_serve` stops the engines after it.
     """
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI, served: ServedCatalog) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: FastAPI, served: ServedCatalog, tls: ServerTLS | None
+    ) -> None:
         super().__init__(config)
         self._app = app
         self._served = served  # SIGHUP reloads it
+        self._tls = tls  # and its certificate: rotation without a restart
         self._reloading: asyncio.Task[None] | None = None
 
     @contextlib.contextmanager
@@ -91,6 +143,12 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
     def _reload(self) -> None:
+        if self._tls is not None:
+            # On the event loop's thread: the context must not change under a handshake starting.
+            try:
+                log.info("TLS certificate reloaded: %s", self._tls.reload())
+            except TLSConfigError as error:
+                log.error("TLS certificate not reloaded, the running one stays: %s", error)
         self._reloading = asyncio.create_task(self._reload_catalog())  # held: a task must be referenced
 
     async def _reload_catalog(self) -> None:
@@ -117,7 +175,8 @@ async def _serve(
     try:
         await _show_progress(router, catalog, console, serving)
         if not serving.done():
-            url = f"http://{settings.host}:{settings.port}"
+            scheme = "https" if settings.tls_cert_file else "http"
+            url = f"{scheme}://{settings.host}:{settings.port}"
             console.print(
                 f"[bold green]llmaas is serving on {url}[/bold green]  (API reference: {url}/docs)\n"
                 "Get an API key with: [bold]llmaas keys create --name my-app[/bold]\n"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -68,6 +71,40 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(
         35, ge=1, description="Days raw usage events are kept before they fold into daily totals."
     )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain: the gateway serves HTTPS (TLS 1.3 only) with it."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of `tls_cert_file`.")
+    behind_tls_proxy: bool = Field(
+        False, description="Plain HTTP on a non-loopback address is allowed: a proxy in front terminates "
+        "TLS, and its X-Forwarded-For / X-Forwarded-Proto headers are trusted from `trusted_proxies`."
+    )
+    # NoDecode: the environment gives a comma-separated list, not JSON.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1"], description="Addresses or networks (CIDR) whose forwarding headers are "
+        "trusted, with `behind_tls_proxy`; comma-separated in the environment."
+    )
+    upstream_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) that verifies https:// upstreams without a `ca_file` of their "
+        "own; the system's CAs when unset."
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        # uvicorn takes a malformed entry as a literal that never matches: refuse it here instead.
+        try:
+            return [str(ipaddress.ip_network(entry, strict=False)) if "/" in entry
+                    else str(ipaddress.ip_address(entry)) for entry in value]
+        except ValueError as error:
+            raise ValueError(f"trusted_proxies: {error}") from None
 
     @property
     def resolved_database_url(self) -> str:

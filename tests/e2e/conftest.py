@@ -1,12 +1,14 @@
 """`llmaas serve` as a user runs it, with the real embedded engines and bundled models.
 
-One server for the whole session: starting seven engines on two cores takes a while.
+One server for the whole session: starting seven engines on two cores takes a while. A second one,
+over HTTPS with two of the small models, starts only for the tests that ask for it (`served_https`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+from tests.certs import make_pair
 from tests.clients import sdk
 from tests.servers import free_port, wait_for
 
@@ -30,9 +33,16 @@ class Served:
     home: Path
     env: dict[str, str]
     process: subprocess.Popen[bytes]
+    ca: Path | None = None  # over HTTPS: the certificate clients trust
 
     def client(self, **kwargs: object) -> openai.OpenAI:
+        if self.ca is not None:
+            kwargs["http_client"] = httpx.Client(verify=self.trust())
         return sdk(f"{self.url}/v1", self.key, **kwargs)
+
+    def trust(self) -> ssl.SSLContext | bool:
+        """What httpx's `verify=` needs to reach this server."""
+        return True if self.ca is None else ssl.create_default_context(cafile=self.ca)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -41,9 +51,47 @@ class Served:
         )
 
 
+# Two of the bundled models, each on one engine: enough to show the API is the same over HTTPS.
+SMALL_CATALOG = """
+[[models]]
+id = "smollm2-135m-instruct"
+family = "smollm2"
+owned_by = "huggingface"
+capabilities = ["chat", "completions"]
+context_length = 8192
+max_output_tokens = 2048
+license = "Apache-2.0"
+engine = { kind = "llama", artifact = "smollm2-135m-instruct-q4_1", parallel = 2 }
+
+[[models]]
+id = "all-minilm-l6-v2"
+family = "minilm"
+owned_by = "sentence-transformers"
+capabilities = ["embeddings"]
+context_length = 256
+dimensions = 384
+license = "Apache-2.0"
+engine = { kind = "embeddings", artifact = "all-minilm-l6-v2-int8" }
+"""
+
+
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    home = tmp_path_factory.mktemp("llmaas-home")
+    yield from _serve(tmp_path_factory.mktemp("llmaas-home"))
+
+
+@pytest.fixture(scope="session")
+def served_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`llmaas serve --tls-cert … --tls-key …` with a self-signed pair, its clients trusting it."""
+    home = tmp_path_factory.mktemp("llmaas-https")
+    files = make_pair(home / "certs")
+    (home / "catalog.toml").write_text(SMALL_CATALOG)
+    yield from _serve(home, "--catalog", str(home / "catalog.toml"), "--tls-cert", str(files.cert),
+                      "--tls-key", str(files.key), ca=files.cert, env={"LLMAAS_ADMIN_TOKEN": "e2e-admin"})
+
+
+def _serve(home: Path, *args: str, ca: Path | None = None, env: dict[str, str] | None = None,
+           ) -> Iterator[Served]:
     port = free_port()
     env = {
         **os.environ,
@@ -51,22 +99,26 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "LLMAAS_ENGINE_BASE_PORT": str(port + 1),
         "LLMAAS_KEY_CACHE_TTL_S": "0.5",
         "LLMAAS_HEALTH_INTERVAL_S": "0.5",
+        **(env or {}),
     }
     log_path = home / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "llmaas", "serve", "--port", str(port)],
+            [sys.executable, "-m", "llmaas", "serve", "--port", str(port), *args],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if ca else 'http'}://127.0.0.1:{port}"
     try:
-        _wait_ready(url, process, log_path)
+        trust = True if ca is None else ssl.create_default_context(cafile=ca)
+        wait_for(lambda: httpx.get(f"{url}/ready?all=true", timeout=2, verify=trust).status_code == 200,
+                 timeout_s=STARTUP_TIMEOUT_S, interval_s=0.5, process=process, log=log_path,
+                 what="llmaas serve ready")
         created = subprocess.run(
             [sys.executable, "-m", "llmaas", "keys", "create", "--name", "e2e"],
             env=env, capture_output=True, text=True, check=True, timeout=60,
         )
         key = created.stdout.strip().splitlines()[-1]
-        yield Served(url, key, home, env, process)
+        yield Served(url, key, home, env, process, ca)
     finally:
         engines = children(process.pid)
         process.send_signal(signal.SIGTERM)
@@ -91,8 +143,3 @@ def children(parent: int) -> list[int]:
             pids.append(int(entry.name))
     return pids
 
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    wait_for(lambda: httpx.get(f"{url}/ready?all=true", timeout=2).status_code == 200,
-             timeout_s=STARTUP_TIMEOUT_S, interval_s=0.5, process=process, log=log_path,
-             what="llmaas serve ready")

@@ -1,4 +1,5 @@
-"""Per-request context as a plain ASGI middleware: request id, body-size limit, metrics, access log."""
+"""Per-request context as a plain ASGI middleware: request id, body-size limit, metrics, access log,
+and HSTS on HTTPS."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def request_facts(request: Request) -> RequestFacts:
     return facts(request.scope)
 
 
+# Two years, subdomains included: browsers then refuse plain HTTP to this host (RFC 6797). Sent over
+# HTTPS only (our own TLS, or a trusted proxy's X-Forwarded-Proto), where browsers heed it.
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+
 class RequestContext:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -57,14 +63,16 @@ class RequestContext:
         request_id = given if given and _SAFE_ID.fullmatch(given) else f"req_{os.urandom(16).hex()}"
         known = RequestFacts(request_id)
         scope.setdefault("state", {})[_SCOPE_KEY] = known
-        request_id_bytes = request_id.encode()
+        added = [(b"x-request-id", request_id.encode())]
+        if scope.get("scheme") == "https":
+            added.append(HSTS)
         status: int | None = None  # until a response starts
 
         declared = header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             response = error_response(
                 413, self._too_large(), type="invalid_request_error", code="request_too_large",
-                headers={"x-request-id": request_id},
+                headers={name.decode(): value.decode() for name, value in added},
             )
             await response(scope, receive, send)
             return
@@ -84,7 +92,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id_bytes)]
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:

@@ -63,6 +63,25 @@ class Upstream(BaseModel):
     weight: float = Field(
         1.0, gt=0, description="Its share of the model's traffic, relative to the model's other upstreams."
     )
+    ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) that verifies this https:// upstream; else `upstream_ca_file`, "
+        "else the system's CAs."
+    )
+    client_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) presented to this upstream, for mutual TLS."
+    )
+    client_key_file: Path | None = Field(
+        None, description="The client certificate's key (PEM), unless `client_cert_file` holds it."
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> Upstream:
+        if self.client_key_file is not None and self.client_cert_file is None:
+            raise ValueError(f"upstream {self.url}: `client_key_file` needs `client_cert_file`")
+        given = self.ca_file or self.client_cert_file
+        if given is not None and not self.url.startswith("https://"):
+            raise ValueError(f"upstream {self.url}: TLS files apply to https:// upstreams only")
+        return self
 
 
 class Pricing(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +41,18 @@ def opened_database(config: Path | None) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def signal_reload(config: Path | None) -> None:
+    """Send SIGHUP to the running `llmaas serve`: it reloads its catalog and its TLS certificate."""
+    from llmaas.server import pid_file  # the web stack, only for the commands that need it
+
+    path = pid_file(load_settings(config))
+    try:
+        os.kill(int(path.read_text()), signal.SIGHUP)
+    except (OSError, ValueError):
+        console.print(f"[red]No running llmaas serve found ({path}).[/red]")
+        raise typer.Exit(1) from None
 
 
 def fail(error: LlmaasError | ValueError) -> typer.Exit:

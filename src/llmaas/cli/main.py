@@ -1,6 +1,7 @@
 """The `llmaas` command's root: `serve`, `setup`, and the command groups of the modules beside it.
 
     llmaas serve                        set up and run the platform on 127.0.0.1:8000
+    llmaas serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem      HTTPS, TLS 1.3 only
     llmaas tenants create acme --tier standard
     llmaas keys create --tenant acme --name my-app    issue an API key (printed once, last line)
     llmaas models list                  the catalog, with the operator's overrides
@@ -18,8 +19,9 @@ from rich.markup import escape
 
 from llmaas.catalog import load_catalog
 from llmaas.catalog.catalog import CatalogError
-from llmaas.cli import keys, models, tenancy, usage
+from llmaas.cli import keys, models, tenancy, tls, usage
 from llmaas.cli.common import ConfigOption, console
+from llmaas.errors import TLSConfigError
 from llmaas.settings import load_settings
 
 app = typer.Typer(help="llmaas: a sovereign LLM-as-a-Service platform.", no_args_is_help=True)
@@ -27,6 +29,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(tenancy.tenants_app, name="tenants")
 app.add_typer(tenancy.tiers_app, name="tiers")
 app.add_typer(models.app, name="models")
+app.add_typer(tls.app, name="tls")
 app.command("usage")(usage.usage)
 
 
@@ -41,20 +44,32 @@ def serve(
     embedded: Annotated[
         bool, typer.Option(help="Start the embedded engines; --no-embedded runs the gateway alone.")
     ] = True,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS, TLS 1.3 only.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
+    behind_tls_proxy: Annotated[
+        bool, typer.Option("--behind-tls-proxy", help="A proxy in front terminates TLS: allow plain HTTP "
+                           "beyond loopback, and trust its forwarding headers (setting trusted_proxies).")
+    ] = False,
 ) -> None:
     """Set up what is missing, start the engines and the gateway, and serve until stopped.
+
+    Beyond loopback it serves HTTPS (--tls-cert, --tls-key) or, with --behind-tls-proxy, plain HTTP
+    to a TLS-terminating proxy; SIGHUP (`llmaas tls reload`) reloads the certificate.
 
     Example: llmaas serve --port 8080
     """
     from llmaas.server import run  # imports the web stack only for this command
 
     settings = load_settings(
-        config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False
+        config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False,
+        tls_cert_file=tls_cert, tls_key_file=tls_key, behind_tls_proxy=behind_tls_proxy or None,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         run(settings, console)
-    except CatalogError as error:  # raised before any engine starts: say why, not where in the code
+    except (CatalogError, TLSConfigError) as error:  # raised before any engine starts: say why, not where
         console.print(f"[red]Not started: {escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
 

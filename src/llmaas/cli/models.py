@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import signal
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +19,7 @@ from rich.table import Table
 from llmaas.catalog import Catalog, lifecycle, load_catalog
 from llmaas.catalog.catalog import CatalogError
 from llmaas.catalog.store import OverrideStore
-from llmaas.cli.common import ConfigOption, console, fail, opened_database, out
+from llmaas.cli.common import ConfigOption, console, fail, opened_database, out, signal_reload
 from llmaas.errors import LlmaasError
 from llmaas.settings import Settings, load_settings
 
@@ -213,12 +211,5 @@ def reload(config: ConfigOption = None) -> None:
     In-flight requests finish on the catalog they started with. An invalid file is refused and
     logged by the server, which keeps the catalog it had. Overrides need no reload.
     """
-    from llmaas.server import pid_file
-
-    path = pid_file(load_settings(config))
-    try:
-        os.kill(int(path.read_text()), signal.SIGHUP)
-    except (OSError, ValueError):
-        console.print(f"[red]No running llmaas serve found ({path}).[/red]")
-        raise typer.Exit(1) from None
+    signal_reload(config)
     console.print("Asked the server to reload its catalog; its log says how it went.")

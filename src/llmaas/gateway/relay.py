@@ -101,7 +101,8 @@ class UpstreamClient:
             try:
                 # A form is spent by sending it: each attempt builds its own.
                 payload = body if json is not None else data(target) if data else None
-                return await self._session.post(target.base_url + path, data=payload, headers=headers)
+                return await self._session.post(target.base_url + path, data=payload, headers=headers,
+                                                ssl=target.tls)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
                 # A pooled keep-alive connection the engine had already closed (llama-server closes
                 # after each stream while advertising keep-alive): the request never reached it, so

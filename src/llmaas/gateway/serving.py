@@ -54,10 +54,11 @@ class ServedCatalog:
     def catalog(self) -> Catalog:
         return self._catalog
 
-    def install(self, catalog: Catalog) -> None:
+    def install(self, catalog: Catalog, *, reread_tls: bool = False) -> None:
         """Swap `catalog` in; requests in flight finish on the one they started with. Pools are rebuilt
-        only when upstreams changed, and an upstream that stays keeps its health and breaker state."""
-        if _upstreams(catalog) != _upstreams(self._catalog):
+        only when upstreams changed (or `reread_tls` asks to read their TLS files again), and an upstream
+        that stays keeps its health and breaker state."""
+        if reread_tls or _upstreams(catalog) != _upstreams(self._catalog):
             fresh = Router.configured(catalog, self._embedded, self._settings)
             self.router.replace(fresh.pools)
         self._catalog = catalog
@@ -65,10 +66,10 @@ class ServedCatalog:
     async def reload(self) -> Catalog:
         """Read the catalog file again and apply the database's overrides, off the event loop (a slow
         database must not stall requests), then swap the result in on it, without a restart (also on
-        SIGHUP). An invalid result raises CatalogError and changes nothing. Embedded engines need a
-        restart to change."""
+        SIGHUP). Upstream CA and client certificate files are read again too. An invalid result raises
+        CatalogError and changes nothing. Embedded engines need a restart to change."""
         catalog = await run_in_threadpool(load_served_catalog, self._settings, self._database)
-        self.install(catalog)
+        self.install(catalog, reread_tls=True)
         log.info("catalog reloaded: %d models, overrides revision %s", len(catalog), catalog.revision)
         return catalog
 

@@ -10,12 +10,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
 from llmaas.catalog import Catalog, Upstream
 from llmaas.errors import EngineUnavailable
 from llmaas.routing.breaker import CircuitBreaker
+from llmaas.routing.tls import UpstreamContexts, UpstreamTLS
 from llmaas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ class UpstreamTarget:
     model: str  # the model name this upstream knows
     api_key: str | None = None
     weight: float = 1.0  # its share of the model's traffic, relative to the pool's other upstreams
+    tls: UpstreamTLS = True  # aiohttp's `ssl=`: how an https:// upstream is verified
+    tls_error: str | None = None  # its last failed TLS handshake, logged once
     healthy: bool = False
     outstanding: int = 0
     credit: float = 0.0  # smooth weighted round robin: its turn comes when its credit is highest
@@ -158,13 +162,16 @@ class Router:
     @classmethod
     def from_catalog(
         cls, catalog: Catalog, embedded: dict[str, list[Upstream]], *, max_in_flight: int | None = None,
-        max_queued: int = 0, queue_timeout_s: float = 10.0,
+        max_queued: int = 0, queue_timeout_s: float = 10.0, upstream_ca_file: Path | None = None,
     ) -> Router:
-        """A pool per model: the catalog's upstreams plus those of its embedded engines."""
+        """A pool per model: the catalog's upstreams plus those of its embedded engines. CatalogError
+        when an upstream's TLS files cannot be used."""
         pools = {}
+        contexts = UpstreamContexts(default_ca_file=upstream_ca_file)
         for entry in catalog:
             targets = [
-                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight)
+                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight,
+                               tls=contexts.for_upstream(entry.id, u))
                 for u in [*entry.upstreams, *embedded.get(entry.id, [])]
             ]
             pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight,
@@ -176,7 +183,8 @@ class Router:
         """`from_catalog` with the backpressure the settings give."""
         return cls.from_catalog(catalog, embedded, max_in_flight=settings.max_in_flight_per_model,
                                 max_queued=settings.max_queued_per_model,
-                                queue_timeout_s=settings.queue_timeout_s)
+                                queue_timeout_s=settings.queue_timeout_s,
+                                upstream_ca_file=settings.upstream_ca_file)
 
     def pool(self, model_id: str) -> UpstreamPool:
         return self.pools[model_id]
@@ -192,8 +200,9 @@ class Router:
             kept = []
             for target in pool.targets:
                 old = known.get((model_id, target.base_url, target.model))
-                if old is not None:  # a new key or weight applies at once
+                if old is not None:  # a new key, weight or TLS file applies at once
                     old.api_key, old.headers, old.weight = target.api_key, target.headers, target.weight
+                    old.tls = target.tls
                 kept.append(old or target)
             if (staying := self.pools.get(model_id)) is not None:
                 staying.targets = kept  # its requests in flight and its queue go on counting
@@ -223,9 +232,16 @@ class Router:
                 f"{target.base_url}/models",
                 headers=target.headers,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
+                ssl=target.tls,
             ) as response:
                 healthy = response.status == 200
-                target.missed_probes = 0
+                target.missed_probes, target.tls_error = 0, None
+        except aiohttp.ClientSSLError as error:
+            healthy = False  # a certificate that does not verify stays so until the operator acts
+            if str(error) != target.tls_error:
+                log.error("upstream %s for %s: TLS handshake failed: %s", target.base_url, target.model,
+                          error)
+            target.tls_error = str(error)
         except aiohttp.ClientConnectorError:
             healthy = False  # refused: nothing listens there, a certain answer
         except (aiohttp.ClientError, TimeoutError):
