@@ -128,3 +128,45 @@ def test_an_event_that_never_ends_is_not_held_without_bound() -> None:
     assert writes[0] == WORDS[0].replace(b"engine-name", b"public-name")
     assert len(writes) == 2 and b'"code":"upstream_error"' in writes[1]
     assert end == StreamEnd(usage=None, content_chunks=1)
+
+
+LLAMA = b"".join([
+    chunk(choices=[{"index": 0, "delta": {"content": "Hi"}}], system_fingerprint="b0-llama-cpp-0.3.36"),
+    chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}], system_fingerprint="b0-llama-cpp",
+          timings={"prompt_n": 5, "predicted_ms": 2.5}),
+    chunk(choices=[], system_fingerprint="b0-llama-cpp", timings={"prompt_n": 5},
+          usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6,
+                 "prompt_tokens_details": {"cached_tokens": 4}}),
+    b"data: [DONE]\n\n",
+])
+
+
+@pytest.mark.parametrize("cut", [by_event, every(7)], ids=["by event", "every 7 bytes"])
+def test_engine_internals_do_not_reach_the_client(cut: Callable[[bytes], list[bytes]]) -> None:
+    writes, end = relay(cut(LLAMA), include_usage=True)
+    events = [orjson.loads(e[6:]) for e in by_event(b"".join(writes))[:-1]]
+    assert [e.get("system_fingerprint", "absent") for e in events] == [None, None, None]
+    assert not [e for e in events if "timings" in e]
+    assert events[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert end.usage is not None and end.usage["prompt_tokens"] == 5
+
+
+TEXT = [chunk(object="text_completion", choices=[{"index": 0, "text": word, "finish_reason": None}])
+        for word in (" 4", ",")]
+TEXT_END = chunk(object="text_completion", choices=[{"index": 0, "text": "", "finish_reason": "length"}],
+                 usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_text_completion_usage_comes_in_a_last_chunk_of_its_own(include_usage: bool) -> None:
+    writes, end = relay([*TEXT, TEXT_END, b"data: [DONE]\n\n"], include_usage=include_usage)
+    events = [orjson.loads(e[6:]) for e in by_event(b"".join(writes))[:-1]]
+    assert [e["choices"][0]["finish_reason"] for e in events if e["choices"]] == [None, None, "length"]
+    assert all(e["usage"] is None for e in events if e["choices"] and "usage" in e)
+    usage_chunks = [e for e in events if not e["choices"]]
+    if include_usage:
+        assert usage_chunks == [{**orjson.loads(TEXT_END[6:]), "model": "public-name", "choices": []}]
+    else:
+        assert usage_chunks == []
+    assert end.usage == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+

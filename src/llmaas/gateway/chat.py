@@ -2,7 +2,8 @@
 
 Both reserve the prompt's upper bound plus the longest answer the request allows, and both bill the
 engine's own count (`prompt_tokens`, `completion_tokens`); a chat also checks the model's features
-(images, tools, JSON output) and gets small models' tool calls recovered (toolcalls.py).
+(images, tools, JSON output) and gets small models' tool calls recovered (toolcalls.py). Answers
+leave without the engine's internals and with the fields OpenAI's schema requires (shapes.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from llmaas.catalog import Capability, ModelEntry
 from llmaas.errors import InvalidRequest, UnsupportedForModel
 from llmaas.gateway.estimates import text_tokens_upper_bound
 from llmaas.gateway.pipeline import Call, JSONObject
+from llmaas.gateway.shapes import complete, scrub
 from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
 from llmaas.metering.pricing import Usage
 from llmaas.wire.requests import ChatCompletionRequest, CompletionRequest, TextPart
@@ -46,6 +48,8 @@ class Chat:
 
     def finish(self, request: ChatCompletionRequest, body: JSONObject) -> None:
         recover_tool_calls(request, body)
+        scrub(body)
+        complete(body)
 
 
 class Completions:
@@ -67,7 +71,8 @@ class Completions:
         return _usage(body)
 
     def finish(self, request: CompletionRequest, body: JSONObject) -> None:
-        pass
+        scrub(body)
+        complete(body)
 
 
 CHAT = Chat()
