@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from llmaas.gateway.relay import UpstreamClient
-from llmaas.gateway.streams import MAX_EVENT_BYTES, StreamEnd, relay_stream
+from llmaas.gateway.streams import MAX_EVENT_BYTES, EventEditor, StreamEnd, relay_stream
+from llmaas.gateway.toolcalls import ToolPolicy
+from llmaas.gateway.toolstreams import ToolCallStream
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import UpstreamPool, UpstreamTarget
 
@@ -59,7 +61,8 @@ async def engine(pieces: list[bytes]) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
 
 
-def relay(pieces: list[bytes], *, include_usage: bool) -> tuple[list[bytes], StreamEnd]:
+def relay(pieces: list[bytes], *, include_usage: bool,
+          editor: EventEditor | None = None) -> tuple[list[bytes], StreamEnd]:
     """What the client is sent, write by write, and what the relay reports for billing."""
 
     async def main() -> tuple[list[bytes], StreamEnd]:
@@ -75,7 +78,8 @@ def relay(pieces: list[bytes], *, include_usage: bool) -> tuple[list[bytes], Str
                 upstream = client.post(UpstreamPool("public-name", [target]), "/chat/completions",
                                        json=lambda target: {"model": target.model})
                 relayed = await relay_stream(upstream, public_model="public-name",
-                                             include_usage=include_usage, metrics=Metrics(), on_end=on_end)
+                                             include_usage=include_usage, metrics=Metrics(), on_end=on_end,
+                                             editor=editor)
                 writes = [write async for write in relayed]
         finally:
             await client.close()
@@ -170,3 +174,36 @@ def test_text_completion_usage_comes_in_a_last_chunk_of_its_own(include_usage: b
         assert usage_chunks == []
     assert end.usage == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 
+
+CALL = ['{"name": "get_', 'weather", "arguments": {"', 'city": "Paris"', "}}"]
+TOOLS = ToolPolicy(frozenset({"get_weather"}), forced=False, single=False)
+
+
+@pytest.mark.parametrize("cut", [by_event, every(5)], ids=["by event", "every 5 bytes"])
+def test_a_call_written_as_text_is_relayed_as_tool_call_events(cut: Callable[[bytes], list[bytes]]) -> None:
+    engine_events = b"".join([
+        *(chunk(choices=[{"index": 0, "delta": {"content": p}}], system_fingerprint="b0") for p in CALL),
+        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}], timings={"prompt_n": 5}), USAGE,
+        b"data: [DONE]\n\n",
+    ])
+    writes, end = relay(cut(engine_events), include_usage=False, editor=ToolCallStream(TOOLS))
+    assert all(write.endswith(b"\n\n") for write in writes)
+    events = by_event(b"".join(writes))
+    assert events[-1] == b"data: [DONE]\n\n"
+    chunks = [orjson.loads(event[6:]) for event in events[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert not [d for d in deltas if "content" in d]
+    assert "".join(d["tool_calls"][0]["function"]["arguments"] for d in deltas[:-1]) == '{"city": "Paris"}'
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls" and "timings" not in chunks[-1]
+    assert {c["model"] for c in chunks} == {"public-name"}
+    assert {c.get("system_fingerprint") for c in chunks} == {None}
+    assert end == StreamEnd(usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                            content_chunks=len(CALL))
+
+
+def test_a_call_held_when_the_engine_dies_comes_out_as_text_before_the_error() -> None:
+    writes, _ = relay([chunk(choices=[{"index": 0, "delta": {"content": CALL[0]}}])], include_usage=False,
+                      editor=ToolCallStream(TOOLS))
+    events = by_event(b"".join(writes))
+    assert orjson.loads(events[0][6:])["choices"][0]["delta"] == {"content": CALL[0]}
+    assert b'"code":"upstream_error"' in events[1]
