@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+FINGERPRINT = "b0-fake-engine"
+TIMINGS = {"prompt_n": 7, "prompt_ms": 1.5, "predicted_n": 3, "predicted_ms": 2.5}
 
 
 @dataclass
@@ -26,7 +28,9 @@ class FakeEngine:
 
     `delay_s` holds every chat and completion answer that long (so concurrent requests overlap);
     `usage` is what they report (tests.fakes.USAGE unless a test sets its own), or, when set,
-    `usage_for(request body)`.
+    `usage_for(request body)`. `pieces`, when set, is the answer as the model writes it, one piece
+    per stream chunk. Like llama.cpp's server, every answer carries engine internals (a build
+    fingerprint, `timings`, a prompt-cache count) that the gateway must not pass on.
     """
 
     model: str
@@ -36,6 +40,7 @@ class FakeEngine:
     delay_s: float = 0.0
     usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
     usage_for: Callable[[dict[str, Any]], dict[str, int]] | None = None
+    pieces: list[str] | None = None
 
     def app(self) -> Starlette:
         return Starlette(
@@ -69,33 +74,47 @@ class FakeEngine:
             await asyncio.sleep(0.5)
         if self.delay_s > 0:
             await asyncio.sleep(self.delay_s)
+        text = request.url.path.endswith("/completions") and not request.url.path.endswith("chat/completions")
         if body.get("stream"):
-            return StreamingResponse(self._stream(body), media_type="text/event-stream")
+            return StreamingResponse(self._stream(body, text=text), media_type="text/event-stream")
+        content = "".join(self.pieces) if self.pieces is not None else "Hello there"
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+        if text:
+            choice["text"] = content
+        else:
+            choice["message"] = {"role": "assistant", "content": content}
         return JSONResponse({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": self.model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Hello there"}}],
-            "usage": self._usage(body),
+            "id": "chatcmpl-1", "object": "text_completion" if text else "chat.completion", "created": 1,
+            "model": self.model, "system_fingerprint": FINGERPRINT, "choices": [choice],
+            "usage": self._usage(body), "timings": TIMINGS,
         })
 
-    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
-        for i, word in enumerate(["Hello", " there", " friend"]):
+    async def _stream(self, body: dict[str, Any], *, text: bool) -> AsyncIterator[bytes]:
+        kind = "text_completion" if text else "chat.completion.chunk"
+        envelope = {"id": "c1", "object": kind, "created": 1, "model": self.model,
+                    "system_fingerprint": FINGERPRINT}
+        pieces = self.pieces if self.pieces is not None else ["Hello", " there", " friend"]
+        for i, word in enumerate(pieces):
             if self.mode == "die_mid_stream" and i == 2:
                 raise RuntimeError("engine died")  # uvicorn drops the connection
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
-                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-        last = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            said = {"text": word} if text else {"delta": {"content": word}}
+            yield b"data: " + orjson.dumps({**envelope, "choices": [
+                {"index": 0, **said, "finish_reason": None}]}) + b"\n\n"
+        include_usage = (body.get("stream_options") or {}).get("include_usage")
+        last: dict[str, Any] = {**envelope, "choices": [
+            {"index": 0, **({"text": ""} if text else {"delta": {}}), "finish_reason": "stop"}],
+            "timings": TIMINGS}
+        if text and include_usage:  # as llama.cpp does: usage on the last text chunk
+            last["usage"] = self._usage(body)
         yield b"data: " + orjson.dumps(last) + b"\n\n"
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": self.model,
-                     "choices": [], "usage": self._usage(body)}
+        if include_usage and not text:
+            usage = {**envelope, "choices": [], "usage": self._usage(body), "timings": TIMINGS}
             yield b"data: " + orjson.dumps(usage) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
-    def _usage(self, body: dict[str, Any]) -> dict[str, int]:
-        return self.usage if self.usage_for is None else self.usage_for(body)
+    def _usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        usage = self.usage if self.usage_for is None else self.usage_for(body)
+        return {**usage, "prompt_tokens_details": {"cached_tokens": 2}}
 
     async def embeddings(self, request: Request) -> Response:
         body = orjson.loads(await request.body())

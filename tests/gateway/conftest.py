@@ -82,9 +82,11 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture
 def engine(platform: Platform) -> Iterator[FakeEngine]:
     platform.engine.mode = "ok"
+    platform.engine.pieces = None
     platform.engine.requests.clear()
     for pool in platform.router.pools.values():
         for target in pool.targets:  # a test's failures must not trip the next test's breaker
             target.breaker = CircuitBreaker()
     yield platform.engine
     platform.engine.mode = "ok"
+    platform.engine.pieces = None

@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from llmaas.gateway.relay import UpstreamClient
-from llmaas.gateway.streams import MAX_EVENT_BYTES, StreamEnd, relay_stream
+from llmaas.gateway.streams import MAX_EVENT_BYTES, EventEditor, StreamEnd, relay_stream
+from llmaas.gateway.toolcalls import ToolPolicy
+from llmaas.gateway.toolstreams import ToolCallStream
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import UpstreamPool, UpstreamTarget
 
@@ -59,7 +61,8 @@ async def engine(pieces: list[bytes]) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
 
 
-def relay(pieces: list[bytes], *, include_usage: bool) -> tuple[list[bytes], StreamEnd]:
+def relay(pieces: list[bytes], *, include_usage: bool,
+          editor: EventEditor | None = None) -> tuple[list[bytes], StreamEnd]:
     """What the client is sent, write by write, and what the relay reports for billing."""
 
     async def main() -> tuple[list[bytes], StreamEnd]:
@@ -75,7 +78,8 @@ def relay(pieces: list[bytes], *, include_usage: bool) -> tuple[list[bytes], Str
                 upstream = client.post(UpstreamPool("public-name", [target]), "/chat/completions",
                                        json=lambda target: {"model": target.model})
                 relayed = await relay_stream(upstream, public_model="public-name",
-                                             include_usage=include_usage, metrics=Metrics(), on_end=on_end)
+                                             include_usage=include_usage, metrics=Metrics(), on_end=on_end,
+                                             editor=editor)
                 writes = [write async for write in relayed]
         finally:
             await client.close()
@@ -128,3 +132,78 @@ def test_an_event_that_never_ends_is_not_held_without_bound() -> None:
     assert writes[0] == WORDS[0].replace(b"engine-name", b"public-name")
     assert len(writes) == 2 and b'"code":"upstream_error"' in writes[1]
     assert end == StreamEnd(usage=None, content_chunks=1)
+
+
+LLAMA = b"".join([
+    chunk(choices=[{"index": 0, "delta": {"content": "Hi"}}], system_fingerprint="b0-llama-cpp-0.3.36"),
+    chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}], system_fingerprint="b0-llama-cpp",
+          timings={"prompt_n": 5, "predicted_ms": 2.5}),
+    chunk(choices=[], system_fingerprint="b0-llama-cpp", timings={"prompt_n": 5},
+          usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6,
+                 "prompt_tokens_details": {"cached_tokens": 4}}),
+    b"data: [DONE]\n\n",
+])
+
+
+@pytest.mark.parametrize("cut", [by_event, every(7)], ids=["by event", "every 7 bytes"])
+def test_engine_internals_do_not_reach_the_client(cut: Callable[[bytes], list[bytes]]) -> None:
+    writes, end = relay(cut(LLAMA), include_usage=True)
+    events = [orjson.loads(e[6:]) for e in by_event(b"".join(writes))[:-1]]
+    assert [e.get("system_fingerprint", "absent") for e in events] == [None, None, None]
+    assert not [e for e in events if "timings" in e]
+    assert events[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert end.usage is not None and end.usage["prompt_tokens"] == 5
+
+
+TEXT = [chunk(object="text_completion", choices=[{"index": 0, "text": word, "finish_reason": None}])
+        for word in (" 4", ",")]
+TEXT_END = chunk(object="text_completion", choices=[{"index": 0, "text": "", "finish_reason": "length"}],
+                 usage={"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_text_completion_usage_comes_in_a_last_chunk_of_its_own(include_usage: bool) -> None:
+    writes, end = relay([*TEXT, TEXT_END, b"data: [DONE]\n\n"], include_usage=include_usage)
+    events = [orjson.loads(e[6:]) for e in by_event(b"".join(writes))[:-1]]
+    assert [e["choices"][0]["finish_reason"] for e in events if e["choices"]] == [None, None, "length"]
+    assert all(e["usage"] is None for e in events if e["choices"] and "usage" in e)
+    usage_chunks = [e for e in events if not e["choices"]]
+    if include_usage:
+        assert usage_chunks == [{**orjson.loads(TEXT_END[6:]), "model": "public-name", "choices": []}]
+    else:
+        assert usage_chunks == []
+    assert end.usage == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+
+
+CALL = ['{"name": "get_', 'weather", "arguments": {"', 'city": "Paris"', "}}"]
+TOOLS = ToolPolicy(frozenset({"get_weather"}), forced=False, single=False)
+
+
+@pytest.mark.parametrize("cut", [by_event, every(5)], ids=["by event", "every 5 bytes"])
+def test_a_call_written_as_text_is_relayed_as_tool_call_events(cut: Callable[[bytes], list[bytes]]) -> None:
+    engine_events = b"".join([
+        *(chunk(choices=[{"index": 0, "delta": {"content": p}}], system_fingerprint="b0") for p in CALL),
+        chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}], timings={"prompt_n": 5}), USAGE,
+        b"data: [DONE]\n\n",
+    ])
+    writes, end = relay(cut(engine_events), include_usage=False, editor=ToolCallStream(TOOLS))
+    assert all(write.endswith(b"\n\n") for write in writes)
+    events = by_event(b"".join(writes))
+    assert events[-1] == b"data: [DONE]\n\n"
+    chunks = [orjson.loads(event[6:]) for event in events[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert not [d for d in deltas if "content" in d]
+    assert "".join(d["tool_calls"][0]["function"]["arguments"] for d in deltas[:-1]) == '{"city": "Paris"}'
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls" and "timings" not in chunks[-1]
+    assert {c["model"] for c in chunks} == {"public-name"}
+    assert {c.get("system_fingerprint") for c in chunks} == {None}
+    assert end == StreamEnd(usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                            content_chunks=len(CALL))
+
+
+def test_a_call_held_when_the_engine_dies_comes_out_as_text_before_the_error() -> None:
+    writes, _ = relay([chunk(choices=[{"index": 0, "delta": {"content": CALL[0]}}])], include_usage=False,
+                      editor=ToolCallStream(TOOLS))
+    events = by_event(b"".join(writes))
+    assert orjson.loads(events[0][6:])["choices"][0]["delta"] == {"content": CALL[0]}
+    assert b'"code":"upstream_error"' in events[1]

@@ -3,13 +3,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
 import pytest
 
-from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
-from llmaas.wire.requests import ChatCompletionRequest
+from llmaas.errors import InvalidRequest
+from llmaas.gateway.toolcalls import call_schema, constrain_tool_choice, recover_tool_calls
+from llmaas.wire.requests import ChatCompletionRequest, Tool
+from tests.fakes import FakeEngine
+from tests.gateway.conftest import Platform
 
-TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
-OTHER = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+TOOL: Any = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+OTHER: Any = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
 
 
 def request(**extra: Any) -> ChatCompletionRequest:
@@ -57,13 +61,30 @@ def test_other_answers_pass_untouched(content: str) -> None:
     assert body == answer(content)
 
 
-def test_text_after_the_call_counts_only_when_a_call_was_required() -> None:
+@pytest.mark.parametrize("forced", ["required", {"type": "function", "function": {"name": "get_weather"}}])
+def test_text_after_the_call_counts_only_when_a_call_was_forced(forced: Any) -> None:
     content = '{"name": "get_weather", "arguments": {"city": "Paris"}}\nIt is 18 degrees.'
     body = answer(content)
     recover_tool_calls(request(), body)
     assert body == answer(content)
-    recover_tool_calls(request(tool_choice="required"), body)
+    recover_tool_calls(request(tool_choice=forced), body)
     assert body["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert body["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_a_named_choice_recovers_only_the_named_function() -> None:
+    body = answer('{"name": "get_time", "arguments": {}}')
+    recover_tool_calls(request(tool_choice={"type": "function", "function": {"name": "get_weather"}}), body)
+    assert body == answer('{"name": "get_time", "arguments": {}}')
+
+
+def test_without_parallel_calls_at_most_one_call_comes_back() -> None:
+    calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+             for i in range(2)]
+    body: dict[str, Any] = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "tool_calls": calls}}]}
+    recover_tool_calls(request(parallel_tool_calls=False), body)
+    assert [call["id"] for call in body["choices"][0]["message"]["tool_calls"]] == ["call_0"]
 
 
 def test_nothing_is_recovered_when_tools_are_off() -> None:
@@ -72,9 +93,116 @@ def test_nothing_is_recovered_when_tools_are_off() -> None:
     assert body["choices"][0]["message"]["content"]
 
 
-def test_a_named_tool_choice_becomes_required_over_that_tool() -> None:
+def test_a_named_tool_choice_becomes_required_over_that_tool_under_its_schema() -> None:
     asked = request(tool_choice={"type": "function", "function": {"name": "get_time"}})
     payload = asked.model_dump(exclude_unset=True, by_alias=True)
-    narrow_tool_choice(asked, payload)
+    constrain_tool_choice(asked, payload)
     assert payload["tool_choice"] == "required"
     assert [t["function"]["name"] for t in payload["tools"]] == ["get_time"]
+    assert payload["response_format"]["type"] == "json_schema"
+    assert payload["response_format"]["json_schema"]["schema"] == {
+        "type": "object", "properties": {"name": {"const": "get_time"}, "arguments": {"type": "object"}},
+        "required": ["name", "arguments"], "additionalProperties": False,
+    }
+
+
+def test_required_is_constrained_to_a_call_of_any_tool() -> None:
+    asked = request(tool_choice="required")
+    payload = asked.model_dump(exclude_unset=True, by_alias=True)
+    constrain_tool_choice(asked, payload)
+    schema = payload["response_format"]["json_schema"]["schema"]
+    assert [v["properties"]["name"]["const"] for v in schema["anyOf"]] == ["get_weather", "get_time"]
+    assert len(payload["tools"]) == 2
+
+
+@pytest.mark.parametrize("choice", [None, "auto", "none"])
+def test_other_choices_leave_the_engine_free(choice: str | None) -> None:
+    asked = request(tool_choice=choice) if choice else request()
+    payload = asked.model_dump(exclude_unset=True, by_alias=True)
+    constrain_tool_choice(asked, payload)
+    assert payload == asked.model_dump(exclude_unset=True, by_alias=True)
+
+
+def test_a_named_function_that_is_not_offered_is_refused() -> None:
+    asked = request(tool_choice={"type": "function", "function": {"name": "launch"}})
+    with pytest.raises(InvalidRequest) as caught:
+        constrain_tool_choice(asked, asked.model_dump(exclude_unset=True, by_alias=True))
+    assert caught.value.param == "tool_choice"
+
+
+def test_references_in_parameters_still_resolve_in_the_call_schema() -> None:
+    parameters = {"type": "object", "properties": {"at": {"$ref": "#/$defs/Place"}},
+                  "$defs": {"Place": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+    one = Tool.model_validate({"type": "function", "function": {"name": "f", "parameters": parameters}})
+    two = Tool.model_validate({"type": "function", "function": {"name": "g", "parameters": parameters}})
+    single = call_schema([one])
+    assert single["properties"]["arguments"]["properties"]["at"] == {"$ref": "#/$defs/Place"}
+    assert single["$defs"] == parameters["$defs"] and "$defs" not in single["properties"]["arguments"]
+    both = call_schema([one, two])
+    assert both["anyOf"][1]["properties"]["arguments"]["properties"]["at"] == {"$ref": "#/$defs/1_Place"}
+    assert set(both["$defs"]) == {"0_Place", "1_Place"}
+    assert parameters["$defs"], "the request's own schema is left as it was"
+
+
+# -- through the gateway, with the SDK -------------------------------------------------------------
+
+CALL = ['{"name": "get_', 'weather", "arguments": {"', 'city": "Paris"', "}}"]
+ASK: Any = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+@pytest.mark.parametrize("choice", ["auto", "required", NAMED])
+def test_the_sdk_gets_the_same_call_streamed_or_not(
+    platform: Platform, engine: FakeEngine, choice: Any
+) -> None:
+    engine.pieces = CALL
+    whole = platform.client.chat.completions.create(
+        model="chat-model", messages=ASK, tools=[TOOL, OTHER], tool_choice=choice)
+    with platform.client.chat.completions.stream(
+        model="chat-model", messages=ASK, tools=[TOOL, OTHER], tool_choice=choice,
+    ) as stream:
+        chunks = list(stream)
+        streamed = stream.get_final_completion()
+    for reply in (whole, streamed):
+        assert reply.choices[0].finish_reason == "tool_calls"
+        assert reply.choices[0].message.content is None
+        [call] = reply.choices[0].message.tool_calls or []
+        assert call.function.name == "get_weather"  # type: ignore[union-attr]
+        assert json.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+    assert not [c for c in chunks if c.type == "content.delta"]
+
+
+def test_a_named_choice_reaches_the_engine_as_a_constrained_required_call(
+    platform: Platform, engine: FakeEngine
+) -> None:
+    platform.client.chat.completions.create(
+        model="chat-model", messages=ASK, tools=[TOOL, OTHER],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+    sent = engine.requests[-1]
+    assert sent["tool_choice"] == "required"
+    assert [tool["function"]["name"] for tool in sent["tools"]] == ["get_time"]
+    schema = sent["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["name"] == {"const": "get_time"}
+
+
+def test_a_named_function_not_offered_is_a_400_before_any_engine(
+    platform: Platform, engine: FakeEngine
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        platform.client.chat.completions.create(
+            model="chat-model", messages=ASK, tools=[TOOL],
+            tool_choice={"type": "function", "function": {"name": "get_time"}}, stream=True,
+        )
+    assert caught.value.body["param"] == "tool_choice"  # type: ignore[index]
+    assert engine.requests == []
+
+
+def test_a_plain_answer_to_a_tool_request_streams_as_text(platform: Platform, engine: FakeEngine) -> None:
+    chunks = list(platform.client.chat.completions.create(
+        model="chat-model", messages=ASK, tools=[TOOL], stream=True,
+    ))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there friend"
+    assert chunks[-1].choices[0].finish_reason == "stop"

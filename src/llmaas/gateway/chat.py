@@ -2,7 +2,9 @@
 
 Both reserve the prompt's upper bound plus the longest answer the request allows, and both bill the
 engine's own count (`prompt_tokens`, `completion_tokens`); a chat also checks the model's features
-(images, tools, JSON output) and gets small models' tool calls recovered (toolcalls.py).
+(images, tools, JSON output), has a required or named tool call generated under a constraint, and
+gets small models' tool calls recovered, streamed or not (toolcalls.py, toolstreams.py). Answers
+leave without the engine's internals and with the fields OpenAI's schema requires (shapes.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from llmaas.catalog import Capability, ModelEntry
 from llmaas.errors import InvalidRequest, UnsupportedForModel
 from llmaas.gateway.estimates import text_tokens_upper_bound
 from llmaas.gateway.pipeline import Call, JSONObject
-from llmaas.gateway.toolcalls import narrow_tool_choice, recover_tool_calls
+from llmaas.gateway.shapes import complete, scrub
+from llmaas.gateway.toolcalls import ToolPolicy, constrain_tool_choice, recover_tool_calls
+from llmaas.gateway.toolstreams import ToolCallStream
 from llmaas.metering.pricing import Usage
 from llmaas.wire.requests import ChatCompletionRequest, CompletionRequest, TextPart
 
@@ -27,12 +31,15 @@ class Chat:
         payload = request.model_dump(exclude_unset=True, by_alias=True)
         payload.pop("max_completion_tokens", None)
         payload["max_tokens"] = _max_tokens(entry, request.max_completion_tokens or request.max_tokens)
-        narrow_tool_choice(request, payload)
+        constrain_tool_choice(request, payload)
         bound = text_tokens_upper_bound(
             [payload["messages"], payload.get("tools") or []],
             context_length=entry.context_length, messages=len(request.messages),
         )
-        return _generation("/chat/completions", entry, payload, bound)
+        call = _generation("/chat/completions", entry, payload, bound)
+        if call.stream and (policy := ToolPolicy.of(request)) is not None:
+            call.editor = ToolCallStream(policy)
+        return call
 
     def texts(self, request: ChatCompletionRequest) -> Iterator[str]:
         for message in request.messages:
@@ -46,6 +53,8 @@ class Chat:
 
     def finish(self, request: ChatCompletionRequest, body: JSONObject) -> None:
         recover_tool_calls(request, body)
+        scrub(body)
+        complete(body)
 
 
 class Completions:
@@ -67,7 +76,8 @@ class Completions:
         return _usage(body)
 
     def finish(self, request: CompletionRequest, body: JSONObject) -> None:
-        pass
+        scrub(body)
+        complete(body)
 
 
 CHAT = Chat()

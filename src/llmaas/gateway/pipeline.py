@@ -26,7 +26,7 @@ from llmaas.gateway.estimates import disconnected_input_estimate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.gateway.serving import ServedCatalog
-from llmaas.gateway.streams import StreamEnd, relay_stream
+from llmaas.gateway.streams import EventEditor, StreamEnd, relay_stream
 from llmaas.metering import LimitState
 from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
@@ -53,6 +53,7 @@ class Call:
     audio: bytes | None = None  # measured before admission: the duration is reserved and billed
     stream: bool = False
     include_usage: bool = False  # the client asked for usage at the end of the stream
+    editor: EventEditor | None = None  # rewrites the stream's events (tool calls written as text)
     input_tokens: int = 0  # upper bounds
     output_tokens: int = 0
     audio_seconds: float = 0.0
@@ -132,6 +133,7 @@ class Gateway:
                 events = await relay_stream(
                     upstream, public_model=entry.id, include_usage=call.include_usage,
                     metrics=self.metrics, on_end=self._stream_settler(ticket, call.input_tokens),
+                    editor=call.editor,
                 )
                 return Reply(events, ticket.limits, "text/event-stream", resolution.headers)
             async with upstream as (_target, response):
