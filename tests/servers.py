@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import redis
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -64,3 +67,30 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached in {timeout_s:.0f} s{tail}")
         time.sleep(interval_s)
+
+
+@contextmanager
+def redis_server(workdir: Path, port: int, *flags: str, **client: Any) -> Iterator[None]:
+    """A redis-server on 127.0.0.1 with `flags` (its listening ports among them), ready once a client
+    made with `client` (redis.Redis keywords: TLS options) answers a ping; stopped on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
+    command = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir),
+               "--logfile", str(workdir / "redis.log"), *flags]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        with redis.Redis(host="127.0.0.1", port=port, **client) as probe:
+            while True:
+                try:
+                    probe.ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError(f"redis-server did not start; see {workdir}/redis.log") from None
+                    time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)

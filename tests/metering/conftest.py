@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Protocol
 
 import pytest
-import redis
 
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
-from tests.servers import free_port
+from tests.servers import free_port, redis_server
 
 
 class FakeClock:
@@ -50,30 +46,9 @@ def run(make: Callable[[], Meter], scenario: Callable[[Meter], Awaitable[None]])
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
-    workdir = tmp_path_factory.mktemp("redis")
     port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(workdir), "--logfile", str(workdir / "redis.log")]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        with redis.Redis(host="127.0.0.1", port=port) as client:
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        log = workdir / "redis.log"
-                        raise RuntimeError(f"redis-server did not start; see {log}") from None
-                    time.sleep(0.05)
+    with redis_server(tmp_path_factory.mktemp("redis"), port, "--port", str(port)):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ redis-py and libpq untouched (`rediss://…?ssl_ca_certs=`, `?sslmode=verify-ful
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from llmaas.storage.database import create_database_engine, migrate
 from llmaas.tls import CertificateFiles
 from tests.certs import make_pair
 from tests.databases import postgres_server
-from tests.servers import free_port
+from tests.servers import free_port, redis_server
 
 
 @pytest.fixture(scope="module")
@@ -36,31 +33,15 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CertificateFiles, P
 def rediss_port(
     certs: tuple[CertificateFiles, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server)")
     pair, _ = certs
-    workdir, port = tmp_path_factory.mktemp("rediss"), free_port()
-    process = subprocess.Popen(
-        [binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--tls-cert-file", str(pair.cert), "--tls-key-file", str(pair.key), "--tls-ca-cert-file",
-         str(pair.cert), "--tls-auth-clients", "no", "--dir", str(workdir), "--logfile",
-         str(workdir / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        with redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(pair.cert)) as client:
-            while True:
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(f"redis-server did not start; see {workdir}/redis.log") from None
-                    time.sleep(0.05)
+    port = free_port()
+    with redis_server(
+        tmp_path_factory.mktemp("rediss"), port, "--port", "0", "--tls-port", str(port),
+        "--tls-cert-file", str(pair.cert), "--tls-key-file", str(pair.key),
+        "--tls-ca-cert-file", str(pair.cert), "--tls-auth-clients", "no",
+        ssl=True, ssl_ca_certs=str(pair.cert),
+    ):
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _meter_works(url: str) -> None:
