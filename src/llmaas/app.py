@@ -26,6 +26,7 @@ from llmaas.auth import KeyService
 from llmaas.catalog import Catalog, Upstream
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
+from llmaas.gateway.isolation import CacheSalts
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
@@ -76,7 +77,8 @@ def create_app(
             await meter.prepare()
         ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)
         accounting = Accounting(meter=meter, ledger=ledger, database=database)
-        app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting)
+        app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
+                                    salts=CacheSalts(settings.cache_salt_secret))
         await router.check_health(client.session)
         ledger.start()
         tasks = [

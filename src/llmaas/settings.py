@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(
         35, ge=1, description="Days raw usage events are kept before they fold into daily totals."
     )
+    cache_salt_secret: str | None = Field(
+        None, description="Derives each tenant's engine `cache_salt`; random per process when unset."
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,7 +46,9 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
         assert entry.engine is not None
         for _ in range(entry.engine.replicas):
             port = free_port(port)
-            specs.append(EngineSpec(entry.id, _command(settings, entry, entry.engine, port), port))
+            isolation = entry.engine.cache_isolation if entry.engine.kind == "llama" else "off"
+            specs.append(EngineSpec(entry.id, _command(settings, entry, entry.engine, port), port,
+                                    cache_isolation=isolation))
             port += 1
     return specs
 
@@ -54,7 +56,8 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
 def embedded_upstreams(specs: list[EngineSpec]) -> dict[str, list[Upstream]]:
     upstreams: dict[str, list[Upstream]] = {}
     for spec in specs:
-        upstreams.setdefault(spec.model_id, []).append(Upstream(url=spec.base_url))
+        upstreams.setdefault(spec.model_id, []).append(
+            Upstream(url=spec.base_url, cache_isolation=spec.cache_isolation))
     return upstreams
 
 
@@ -75,6 +78,9 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
             "--jinja",  # the model's own chat template: tool calls and JSON schemas
             "--no-webui",
         ]
+        if engine.cache_isolation == "no_reuse":
+            # Its prompt cache in RAM would load another tenant's prompt into a slot (and hold it).
+            command += ["--cache-ram", "0"]
         if engine.mmproj_artifact:
             mmproj = ensure_artifact(engine.mmproj_artifact, settings.cache_dir)
             command += ["--mmproj", str(_single_file(mmproj))]

@@ -80,7 +80,7 @@ def _generation(path: str, entry: ModelEntry, payload: JSONObject, input_bound: 
     if "repetition_penalty" in payload:  # vLLM's name; llama.cpp reads its own, each ignores the other
         payload["repeat_penalty"] = payload["repetition_penalty"]
     call = Call(
-        path, json=payload, input_tokens=input_bound,
+        path, json=payload, input_tokens=input_bound, isolated=True,
         output_tokens=payload["max_tokens"] or entry.max_output_tokens or entry.context_length,
     )
     if payload.get("stream"):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from llmaas.catalog import Catalog, Upstream
+from llmaas.catalog.models import CacheIsolation
 from llmaas.errors import EngineUnavailable
 from llmaas.routing.breaker import CircuitBreaker
 from llmaas.settings import Settings
@@ -29,6 +30,7 @@ class UpstreamTarget:
     model: str  # the model name this upstream knows
     api_key: str | None = None
     weight: float = 1.0  # its share of the model's traffic, relative to the pool's other upstreams
+    cache_isolation: CacheIsolation = "off"  # how tenants' prompts are kept apart in its cache (catalog)
     healthy: bool = False
     outstanding: int = 0
     credit: float = 0.0  # smooth weighted round robin: its turn comes when its credit is highest
@@ -164,7 +166,8 @@ class Router:
         pools = {}
         for entry in catalog:
             targets = [
-                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight)
+                UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight,
+                               cache_isolation=u.cache_isolation)
                 for u in [*entry.upstreams, *embedded.get(entry.id, [])]
             ]
             pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight,
@@ -192,8 +195,9 @@ class Router:
             kept = []
             for target in pool.targets:
                 old = known.get((model_id, target.base_url, target.model))
-                if old is not None:  # a new key or weight applies at once
+                if old is not None:  # a new key, weight or isolation applies at once
                     old.api_key, old.headers, old.weight = target.api_key, target.headers, target.weight
+                    old.cache_isolation = target.cache_isolation
                 kept.append(old or target)
             if (staying := self.pools.get(model_id)) is not None:
                 staying.targets = kept  # its requests in flight and its queue go on counting
