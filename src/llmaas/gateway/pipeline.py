@@ -157,6 +157,11 @@ class Gateway:
         self.metrics.count_tokens(entry.id, body.get("usage"))
         return Reply(body, ticket.limits, headers=resolution.headers)
 
+    def label(self, model: str) -> str:
+        """What metrics and logs may call a requested model: its name when the catalog has it (an id
+        or an alias), else "unknown". A client's free text never becomes a metric label."""
+        return model if model in self.catalog else "unknown"
+
     def model(self, model_id: str, capability: Capability, endpoint: str) -> Resolution:
         """The model that answers (aliases and retirement redirects applied), checked for the endpoint."""
         resolution = self.catalog.resolve(model_id)

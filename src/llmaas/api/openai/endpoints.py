@@ -119,8 +119,8 @@ async def _answer(
         request = endpoint.body.model_validate_json(body)
     except ValidationError as error:  # only the client's body: any other one is our bug, a 500
         return validation_error(error.errors(include_input=False))
-    known.model = request.model
     gateway: Gateway = app.state.gateway
+    known.model = gateway.label(request.model)
     caller = Caller(key=key, request_id=known.request_id)
     return render(await gateway.serve(endpoint.family, request, caller))
 
