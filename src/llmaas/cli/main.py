@@ -51,6 +51,9 @@ def serve(
     settings = load_settings(
         config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False
     )
+    if problem := settings.admin_token_problem:
+        console.print(f"[red]Not started: {escape(problem)}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         run(settings, console)
