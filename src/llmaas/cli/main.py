@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from llmaas.catalog.catalog import CatalogError
 from llmaas.cli import keys, models, tenancy, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.settings import load_settings
+from llmaas.storage.database import private_home
 
 app = typer.Typer(help="llmaas: a sovereign LLM-as-a-Service platform.", no_args_is_help=True)
 app.add_typer(keys.app, name="keys")
@@ -54,12 +56,16 @@ def serve(
     if problem := settings.admin_token_problem:
         console.print(f"[red]Not started: {escape(problem)}[/red]", soft_wrap=True)
         raise typer.Exit(1)
+    umask = os.umask(0o077)  # what the platform writes (pid file, database, its WAL) is its user's only
+    private_home(settings.home)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         run(settings, console)
     except CatalogError as error:  # raised before any engine starts: say why, not where in the code
         console.print(f"[red]Not started: {escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
+    finally:
+        os.umask(umask)  # for a caller in the same process (the tests)
 
 
 @app.command()
