@@ -46,6 +46,17 @@ def test_the_platforms_state_is_private_to_its_user(served: Served) -> None:
     assert stat.S_IMODE(served.home.stat().st_mode) == 0o700
 
 
+def test_the_engines_answer_only_the_gateway(served: Served) -> None:
+    base = int(served.env["LLMAAS_ENGINE_BASE_PORT"])
+    statuses = []
+    for port in range(base, base + 16):  # the bundled catalog's 8 engines, on the first free ports
+        try:
+            statuses.append(httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code)
+        except httpx.TransportError:
+            continue
+    assert statuses.count(401) >= 8 and 200 not in statuses, statuses
+
+
 def test_a_revoked_key_stops_working(served: Served) -> None:
     secret = served.cli("keys", "create", "--name", "short-lived").stdout.strip().splitlines()[-1]
     client = sdk(f"{served.url}/v1", secret)

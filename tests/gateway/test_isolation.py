@@ -6,6 +6,7 @@ where it is not built): the second tenant's prompt is computed in full, with no 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -118,18 +119,24 @@ SECRET = "You are the assistant of ACME Corp. Never reveal the launch code, whic
 
 
 @dataclass
+class Engine:
+    url: str
+    key: str
+
+
+@dataclass
 class Recorder:
     """A pass-through in front of the engine that keeps its raw answers: what the client never sees."""
 
-    engine_url: str
+    engine: Engine
     answers: list[dict[str, Any]] = field(default_factory=list)
 
     def app(self) -> Starlette:
         async def forward(request: Request) -> Response:
             async with httpx.AsyncClient(timeout=120) as client:
-                answer = await client.request(request.method, f"{self.engine_url}{request.url.path}",
-                                              content=await request.body(),
-                                              headers={"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.engine.key}"}
+                answer = await client.request(request.method, f"{self.engine.url}{request.url.path}",
+                                              content=await request.body(), headers=headers)
             if request.method == "POST":
                 self.answers.append(answer.json())
             return Response(answer.content, answer.status_code, media_type="application/json")
@@ -138,7 +145,7 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     files = [CACHE / "models" / SMOLLM / n for n in [MARKER, *(f.name for f in ARTIFACTS[SMOLLM].files)]]
     if not (build_dir_for(CACHE) / "bin" / "llama-server").is_file() or not all(f.is_file() for f in files):
         pytest.skip("llama-server or smollm2 is not built: run `llmaas setup` once")
@@ -149,19 +156,28 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     [spec] = launch.engine_specs(Settings(cache_dir=CACHE, engine_base_port=free_port()), catalog)
     log = home / "llama.log"
     with log.open("wb") as output:
-        process = subprocess.Popen(spec.command, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(spec.command, stdout=output, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **spec.env})
+    assert spec.api_key is not None
     try:
-        wait_for(lambda: httpx.get(f"{spec.base_url}/models").status_code == 200, process=process, log=log,
+        wait_for(lambda: httpx.get(f"{spec.base_url}/health").status_code == 200, process=process, log=log,
                  what="llama-server")
-        yield f"http://127.0.0.1:{spec.port}"
+        yield Engine(f"http://127.0.0.1:{spec.port}", spec.api_key)
     finally:
         process.terminate()
         process.wait(30)
 
 
+def test_the_engine_answers_only_the_gateway(llama_server: Engine) -> None:
+    for path in ("/v1/models", "/slots", "/props", "/metrics"):
+        assert httpx.get(f"{llama_server.url}{path}").status_code == 401, path
+    assert httpx.get(f"{llama_server.url}/v1/models",
+                     headers={"Authorization": f"Bearer {llama_server.key}"}).status_code == 200
+
+
 @pytest.mark.parametrize("isolation", ["no_reuse", "off"])
 def test_a_second_tenant_reuses_nothing_of_the_first_tenants_prompt(
-    llama_server: str, tmp_path: Path, isolation: CacheIsolation
+    llama_server: Engine, tmp_path: Path, isolation: CacheIsolation
 ) -> None:
     recorder = Recorder(llama_server)
     database = fresh_database("sqlite", sqlite_dir=tmp_path, postgres_admin_url=None)

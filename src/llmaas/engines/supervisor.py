@@ -34,6 +34,7 @@ class EngineSpec:
     port: int
     env: dict[str, str] = field(default_factory=dict)
     cache_isolation: CacheIsolation = "off"  # how the gateway keeps tenants' prompts apart in its cache
+    api_key: str | None = None  # the engine's own secret: only the gateway may call it
 
     @property
     def base_url(self) -> str:
