@@ -21,7 +21,9 @@ _MAX_ADDRESSES = 100_000  # tracked at once; past it, those that are back to a f
 
 
 class FailedAuthentications:
-    """    throttle = FailedAuthentications(burst=20, per_minute=30)
+    """One replica's failed authentications, per client address.
+
+        throttle = FailedAuthentications(burst=20, per_minute=30)
         throttle.check(address)     # TooManyFailedAuthentications (429) while the address is blocked
         throttle.failed(address)    # after a missing or wrong credential
     """
