@@ -24,7 +24,7 @@ TIMINGS = {"prompt_n": 7, "prompt_ms": 1.5, "predicted_n": 3, "predicted_ms": 2.
 @dataclass
 class FakeEngine:
     """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow,
-    hang.
+    hang; refuse_file (transcriptions only).
 
     `delay_s` holds every chat and completion answer that long (so concurrent requests overlap);
     `usage` is what they report (tests.fakes.USAGE unless a test sets its own), or, when set,
@@ -137,6 +137,10 @@ class FakeEngine:
             assert not isinstance(upload, str)
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
             self.forms.append({**fields, "file": await upload.read()})
+        if self.mode == "refuse_file":  # as the transcription worker refuses audio it cannot decode
+            error = {"message": "The audio could not be decoded.", "type": "invalid_request_error",
+                     "param": "file", "code": None}
+            return JSONResponse({"error": error}, status_code=400)
         if fields.get("response_format") == "text":
             return Response("hello world\n", media_type="text/plain")
         return JSONResponse({"text": "hello world"})

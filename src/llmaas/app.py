@@ -22,10 +22,11 @@ from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
 from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
-from llmaas.auth import KeyService
+from llmaas.auth import FailedAuthentications, KeyService
 from llmaas.catalog import Catalog, Upstream
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
+from llmaas.gateway.isolation import CacheSalts
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
@@ -61,7 +62,10 @@ def create_app(
     upstreams: dict[str, list[Upstream]] | None = None,
     meter: Meter | None = None,
 ) -> FastAPI:
-    """`meter`, when given, replaces the one `settings` would choose (`meter_for`); the app closes it."""
+    """`meter`, when given, replaces the one `settings` would choose (`meter_for`); the app closes it.
+    A weak admin token is refused (ValueError): `llmaas serve` says why before starting anything."""
+    if problem := settings.admin_token_problem:
+        raise ValueError(problem)
     metrics = Metrics()
     # Built here, not in the lifespan: `llmaas serve` shows its pools' readiness while starting up.
     served = ServedCatalog(catalog, settings=settings, database=database, embedded=upstreams)
@@ -76,7 +80,8 @@ def create_app(
             await meter.prepare()
         ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)
         accounting = Accounting(meter=meter, ledger=ledger, database=database)
-        app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting)
+        app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
+                                    salts=CacheSalts(settings.cache_salt_secret))
         await router.check_health(client.session)
         ledger.start()
         tasks = [
@@ -110,6 +115,8 @@ def create_app(
     app.state.served_catalog = served
     app.state.database = database
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
+    app.state.auth_failures = FailedAuthentications(
+        burst=settings.auth_failure_burst, per_minute=settings.auth_failures_per_minute)
     install_error_handlers(app)
     # Chat, completions, embeddings and rerank are answered by OpenAIEndpoints, before FastAPI.
     for module in (audio, models, usage, system, admin_tenancy, admin_usage, admin_catalog):

@@ -12,6 +12,7 @@ workers (engines/workers/common.py) render theirs in the same shape.
     ├── Conflict                    409  the name is taken
     ├── ModelRetired                410  the model was retired; the message names its successor
     ├── PayloadTooLarge             413  the body exceeds the configured limit
+    ├── TooManyFailedAuthentications 429 rate_limit_exceeded: failed authentications from an address
     ├── RateLimited                 429  rate_limit_exceeded        (metering/meter.py)
     ├── QuotaExceeded               429  insufficient_quota         (metering/meter.py)
     ├── MeterUnavailable            503  Redis unreachable          (metering/meter.py)
@@ -95,6 +96,16 @@ class PayloadTooLarge(LlmaasError):
     status_code = 413
     type = "invalid_request_error"
     default_code = "request_too_large"
+
+
+class TooManyFailedAuthentications(LlmaasError):
+    status_code = 429
+    type = "requests"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class EngineUnavailable(LlmaasError):

@@ -15,6 +15,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+MIN_ADMIN_TOKEN_LENGTH = 32
+MIN_ADMIN_TOKEN_VARIETY = 10  # different characters: "a" * 32 is no secret
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMAAS_", extra="forbid")
@@ -89,6 +92,16 @@ class Settings(BaseSettings):
         "own; the system's CAs when unset."
     )
 
+    cache_salt_secret: str | None = Field(
+        None, description="Derives each tenant's engine `cache_salt`; random per process when unset."
+    )
+    auth_failure_burst: int = Field(
+        20, ge=1, description="Failed authentications one client address may make at once before a 429."
+    )
+    auth_failures_per_minute: float = Field(
+        30.0, gt=0, description="Failed authentications per minute an address may make after its burst."
+    )
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
@@ -105,6 +118,18 @@ class Settings(BaseSettings):
                     else str(ipaddress.ip_address(entry)) for entry in value]
         except ValueError as error:
             raise ValueError(f"trusted_proxies: {error}") from None
+
+    @property
+    def admin_token_problem(self) -> str | None:
+        """Why the admin token is too weak to serve with, or None: at least 32 characters, 10 of them
+        different (`openssl rand -hex 32`)."""
+        token = self.admin_token
+        if token is None:
+            return None
+        if len(token) < MIN_ADMIN_TOKEN_LENGTH or len(set(token)) < MIN_ADMIN_TOKEN_VARIETY:
+            return (f"LLMAAS_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_TOKEN_LENGTH} characters, "
+                    f"{MIN_ADMIN_TOKEN_VARIETY} of them different (e.g. `openssl rand -hex 32`).")
+        return None
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,7 +19,7 @@ from llmaas.catalog import Catalog, ModelEntry
 from llmaas.settings import Settings
 from tests.servers import serve
 
-TOKEN = "admin-secret-token"
+TOKEN = "admin-secret-token-0123456789-abcdef"
 
 
 def model(model_id: str, upstream: str, **fields: Any) -> ModelEntry:

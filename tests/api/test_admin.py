@@ -22,7 +22,7 @@ from llmaas.storage.database import create_database_engine, migrate
 from tests.databases import KINDS, fresh_database
 from tests.servers import serve
 
-TOKEN = "admin-secret-token"
+TOKEN = "admin-secret-token-0123456789-abcdef"
 
 
 @dataclass

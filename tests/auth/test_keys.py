@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from llmaas.auth import KeyLimits, KeyService
+from llmaas.auth import keys as keys_module
 from llmaas.auth.keys import KEY_MARK
 from llmaas.errors import AuthenticationFailed, NotFound
 from llmaas.storage.database import create_database_engine, migrate
@@ -36,6 +37,38 @@ def test_unknown_keys_are_cached_as_unknown(database: Engine) -> None:
     with pytest.raises(AuthenticationFailed):
         service.authenticate("sk-llmaas-unknown")
     assert service.cached("sk-llmaas-unknown") == (True, None)
+
+
+def test_a_flood_of_made_up_keys_evicts_no_valid_key(
+    database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = KeyService(database, cache_ttl_s=60)
+    issued = service.create(name="app")
+    lookups = 0
+    lookup = service._lookup
+
+    def counted(digest: str) -> object:
+        nonlocal lookups
+        lookups += 1
+        return lookup(digest)
+
+    monkeypatch.setattr(service, "_lookup", counted)
+    monkeypatch.setattr(keys_module, "_MISS_LIMIT", 100)  # the bound, small enough to overflow here
+    for index in range(300):
+        with pytest.raises(AuthenticationFailed):
+            service.authenticate(f"{issued.key.prefix}{index:040d}")
+    assert service.cached(issued.secret) == (True, issued.key), "the valid key stayed cached"
+    assert lookups == 300 and len(service._misses) == 100
+    with pytest.raises(AuthenticationFailed):  # a repeated wrong key is remembered: no second read
+        service.authenticate(f"{issued.key.prefix}{299:040d}")
+    assert lookups == 300
+
+
+def test_a_secret_not_shaped_like_a_key_is_never_looked_up(database: Engine) -> None:
+    service = KeyService(database)
+    for secret in ("x" * 50_000, "sk-llmaas-short", "sk-llmaas-" + "é" * 48, "Bearer" * 10):
+        assert service.cached(secret) == (True, None)
+    assert not service._misses
 
 
 def test_another_process_revoking_takes_effect_after_the_cache_ttl(database: Engine) -> None:

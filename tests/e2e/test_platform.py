@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,25 @@ def test_key_create_prints_the_key_alone_on_the_last_line(served: Served) -> Non
     listing = served.cli("keys", "list")
     assert "second-app" in listing.stdout and secret not in listing.stdout
     assert secret not in (served.home / "llmaas.db").read_bytes().decode("latin-1")
+
+
+def test_the_platforms_state_is_private_to_its_user(served: Served) -> None:
+    written = {path.name: stat.S_IMODE(path.stat().st_mode) for path in served.home.iterdir()
+               if path.name.startswith("llmaas.")}
+    assert {"llmaas.db", "llmaas.pid"} <= set(written)
+    assert set(written.values()) == {0o600}, written
+    assert stat.S_IMODE(served.home.stat().st_mode) == 0o700
+
+
+def test_the_engines_answer_only_the_gateway(served: Served) -> None:
+    base = int(served.env["LLMAAS_ENGINE_BASE_PORT"])
+    statuses = []
+    for port in range(base, base + 16):  # the bundled catalog's 8 engines, on the first free ports
+        try:
+            statuses.append(httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code)
+        except httpx.TransportError:
+            continue
+    assert statuses.count(401) >= 8 and 200 not in statuses, statuses
 
 
 def test_a_revoked_key_stops_working(served: Served) -> None:

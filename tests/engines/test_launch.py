@@ -63,3 +63,23 @@ def test_replicas_get_their_own_ports_and_one_pool(tmp_path: Path, monkeypatch: 
     specs = launch.engine_specs(Settings(cache_dir=tmp_path, engine_base_port=21100), catalog)
     assert len({spec.port for spec in specs}) == 3
     assert [u.url for u in launch.embedded_upstreams(specs)["m"]] == [spec.base_url for spec in specs]
+
+
+def test_each_engine_answers_only_its_own_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch, "ensure_llama_server", lambda cache_dir, **_: Path("/opt/llama-server"))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    (tmp_path / "e5").mkdir()
+    catalog = Catalog([
+        ModelEntry(id="m", family="f", owned_by="me", capabilities=["chat"], context_length=512,
+                   license="MIT", engine=EmbeddedEngine(kind="llama", model_path=tmp_path / "m.gguf")),
+        ModelEntry(id="e", family="f", owned_by="me", capabilities=["embeddings"], context_length=512,
+                   license="MIT", engine=EmbeddedEngine(kind="embeddings", model_path=tmp_path / "e5")),
+    ])
+    llama, worker = launch.engine_specs(Settings(cache_dir=tmp_path, engine_base_port=21300), catalog)
+    assert llama.api_key and worker.api_key and llama.api_key != worker.api_key
+    assert llama.env == {"LLAMA_API_KEY": llama.api_key}
+    assert worker.env == {"LLMAAS_ENGINE_API_KEY": worker.api_key}
+    for spec in (llama, worker):  # the command line is visible to every user of the machine
+        assert spec.api_key is not None and spec.api_key not in " ".join(spec.command)
+    upstreams = launch.embedded_upstreams([llama, worker])
+    assert (upstreams["m"][0].api_key, upstreams["e"][0].api_key) == (llama.api_key, worker.api_key)

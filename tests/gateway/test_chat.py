@@ -25,7 +25,7 @@ def test_chat_answers_under_the_catalog_name(platform: Platform, engine: FakeEng
     assert engine.requests[-1]["max_tokens"] == 5
 
 
-def test_unknown_fields_and_max_completion_tokens_are_forwarded(
+def test_extension_fields_and_max_completion_tokens_are_forwarded(
     platform: Platform, engine: FakeEngine
 ) -> None:
     platform.client.chat.completions.create(

@@ -69,6 +69,14 @@ def test_what_is_not_audio_is_refused_before_the_engine(platform: Platform, engi
     assert len(engine.forms) == before
 
 
+def test_the_field_an_engine_refuses_is_named_to_the_client(platform: Platform, engine: FakeEngine) -> None:
+    engine.mode = "refuse_file"
+    with pytest.raises(openai.BadRequestError) as caught:
+        platform.client.audio.transcriptions.create(model="speech-model", file=("a.wav", silent_wav(1.0)))
+    assert caught.value.body["param"] == "file"  # type: ignore[index]
+    assert caught.value.body["message"] == "The audio could not be decoded."  # type: ignore[index]
+
+
 def test_transcription_needs_multipart(platform: Platform) -> None:
     response = httpx.post(f"{platform.url}/v1/audio/transcriptions", json={"model": "speech-model"},
                           headers={"Authorization": f"Bearer {platform.key}"})

@@ -226,7 +226,7 @@ def test_the_ledger_equals_what_1000_mixed_requests_reported(platform: Platform,
 
 # -- 4. tenant isolation -------------------------------------------------------------------------
 
-ADMIN_TOKEN = "isolation-admin-token"
+ADMIN_TOKEN = "isolation-admin-token-0123456789-abcdef"
 B_TEXTS = 1789  # B's distinctive numbers: none may show up anywhere A can look
 B_AUDIO = 125  # four of these: 500 s, 12 minutes, 12 EUR
 B_BUDGET_NANO = 777_000_000_000

@@ -18,6 +18,8 @@ from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
 from tests.servers import free_port, serve, wait_for
 
+ADMIN_TOKEN = "reload-admin-token-0123456789-abcdef"
+
 
 def entry(model_id: str, upstream: str, extra: str = "") -> str:
     return (f'[[models]]\nid = "{model_id}"\nfamily = "f"\nowned_by = "o"\nlicense = "MIT"\n'
@@ -33,10 +35,10 @@ def test_the_admin_api_reloads_the_catalog_and_refuses_a_broken_one(tmp_path: Pa
     with serve(engine.app()) as upstream:
         path = tmp_path / "catalog.toml"
         path.write_text(entry("first", upstream))
-        settings = Settings(home=tmp_path, catalog_file=path, admin_token="t", health_interval_s=0.2)
+        settings = Settings(home=tmp_path, catalog_file=path, admin_token=ADMIN_TOKEN, health_interval_s=0.2)
         app = create_app(settings, catalog=load_catalog(path), database=database)
         with serve(app) as url:
-            admin = {"Authorization": "Bearer t"}
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             user = {"Authorization": f"Bearer {key}"}
             router = app.state.served_catalog.router
             before = router.pools["first"].targets[0]
@@ -58,7 +60,7 @@ def test_models_reload_signals_the_running_server(tmp_path: Path) -> None:
     with serve(engine.app()) as upstream:
         path = tmp_path / "catalog.toml"
         path.write_text(entry("first", upstream))
-        env = {**os.environ, "LLMAAS_HOME": str(tmp_path), "LLMAAS_ADMIN_TOKEN": "t"}
+        env = {**os.environ, "LLMAAS_HOME": str(tmp_path), "LLMAAS_ADMIN_TOKEN": ADMIN_TOKEN}
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "llmaas", "serve", "--no-embedded", "--catalog", str(path),
@@ -70,7 +72,7 @@ def test_models_reload_signals_the_running_server(tmp_path: Path) -> None:
             cli = subprocess.run([sys.executable, "-m", "llmaas", "models", "reload"], env=env,
                                  capture_output=True, text=True, check=False)
             assert cli.returncode == 0, cli.stderr
-            admin = {"Authorization": "Bearer t"}
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             wait_for(lambda: len(httpx.get(f"{url}/admin/api/tiers", headers=admin).json()) > 0,
                      process=server)
             key = httpx.post(f"{url}/admin/api/keys", headers=admin, json={"name": "k"}).json()["secret"]

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from llmaas.api.middleware import request_facts
-from llmaas.auth import ApiKey, KeyService
+from llmaas.auth import ApiKey, FailedAuthentications, KeyService
 from llmaas.errors import AuthenticationFailed
 from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
@@ -20,8 +21,20 @@ async def get_gateway(request: Request) -> Gateway:
     return gateway
 
 
-async def authenticate(keys: KeyService, authorization: str | None) -> ApiKey:
-    """The key an `Authorization: Bearer ...` header names; the database only on a cache miss."""
+async def authenticate(
+    keys: KeyService, authorization: str | None, *, failures: FailedAuthentications, address: str | None,
+) -> ApiKey:
+    """The key an `Authorization: Bearer ...` header names; the database only on a cache miss. An
+    address with too many failures is refused first (429), and each failure counts against it."""
+    failures.check(address)
+    try:
+        return await _key(keys, authorization)
+    except AuthenticationFailed:
+        failures.failed(address)
+        raise
+
+
+async def _key(keys: KeyService, authorization: str | None) -> ApiKey:
     scheme, _, secret = (authorization or "").partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
@@ -38,8 +51,15 @@ async def authenticate(keys: KeyService, authorization: str | None) -> ApiKey:
     return key
 
 
+def client_address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 async def get_api_key(request: Request) -> ApiKey:
-    key = await authenticate(request.app.state.keys, request.headers.get("authorization"))
+    state = request.app.state
+    key = await authenticate(state.keys, request.headers.get("authorization"),
+                             failures=state.auth_failures, address=client_address(request.scope))
     request_facts(request).key_prefix = key.prefix
     return key
 

@@ -64,6 +64,8 @@ def validation_error(errors: Sequence[Any]) -> Response:
         message = "The request body must be a JSON object (send Content-Type: application/json)."
     elif first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'."
+    elif first.get("type") == "extra_forbidden":  # OpenAI's words for a field it does not know
+        message = f"Unrecognized request argument supplied: {param}"
     else:
         message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
     return error_response(400, message, type="invalid_request_error", param=param)

@@ -16,7 +16,7 @@ from llmaas.api.errors import error_response
 from llmaas.observability.logs import log_request
 from llmaas.observability.metrics import Metrics
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a client's id, as logged and stored in the ledger
 _UNMETERED = ("/health", "/ready", "/metrics", "/docs", "/openapi.json", "/static")
 _SCOPE_KEY = "llmaas"  # the one entry of the ASGI scope's "state" (Starlette's `request.state`) used
 
@@ -27,7 +27,7 @@ class RequestFacts:
 
     request_id: str
     endpoint: str | None = None  # a plain-ASGI endpoint's path (FastAPI's routes are read from the scope)
-    model: str | None = None
+    model: str | None = None  # a catalog model's name or "unknown" (Gateway.label), never the client's text
     key_prefix: str | None = None
     status: int | None = None  # when no response was sent: 499, the client left
 

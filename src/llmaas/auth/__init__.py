@@ -1,5 +1,6 @@
 """API keys: issuing them, and recognising them on every request."""
 
 from llmaas.auth.keys import ApiKey, IssuedKey, KeyLimits, KeyService
+from llmaas.auth.throttle import FailedAuthentications
 
-__all__ = ["ApiKey", "IssuedKey", "KeyLimits", "KeyService"]
+__all__ = ["ApiKey", "FailedAuthentications", "IssuedKey", "KeyLimits", "KeyService"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,14 @@ from llmaas.tenancy.tenants import DEFAULT_TENANT
 from llmaas.tenancy.tiers import Tier
 
 KEY_MARK = "sk-llmaas-"
+_PUBLIC_CHARS, _SECRET_CHARS = 8, 40
+_KEY_LENGTH = len(KEY_MARK) + _PUBLIC_CHARS + _SECRET_CHARS
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_CACHE_LIMIT = 100_000  # entries; a flood of made-up keys cannot grow memory without bound
+_CACHE_LIMIT = 100_000  # known keys; on overflow, the cache starts again
+# Unknown keys are remembered apart, briefly and in a bounded number, oldest dropped first: a repeated
+# wrong key costs no database read, and a flood of made-up keys never evicts the keys of real clients.
+_MISS_LIMIT = 10_000
+_MISS_TTL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,12 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _well_formed(secret: str) -> bool:
+    """Shaped like a key this service issues: anything else is refused without a lookup."""
+    return len(secret) == _KEY_LENGTH and secret.startswith(KEY_MARK) and secret.isascii() and (
+        secret[len(KEY_MARK):].isalnum())
+
+
 def _random(length: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
@@ -89,8 +102,9 @@ class KeyService:
     def __init__(self, engine: Engine, *, cache_ttl_s: float = 30.0) -> None:
         self._engine = engine
         self._cache_ttl_s = cache_ttl_s
-        # hash -> (key, or None for "no such key", expiry on the monotonic clock)
-        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._cache: dict[str, tuple[ApiKey, float]] = {}  # hash -> (key, expiry on the monotonic clock)
+        self._misses: dict[str, float] = {}  # hash of an unknown key -> expiry
+        self._misses_lock = threading.Lock()
 
     def create(
         self,
@@ -101,8 +115,8 @@ class KeyService:
         allowed_models: list[str] | None = None,
         expires_at: datetime | None = None,
     ) -> IssuedKey:
-        prefix = KEY_MARK + _random(8)
-        secret = prefix + _random(40)
+        prefix = KEY_MARK + _random(_PUBLIC_CHARS)
+        secret = prefix + _random(_SECRET_CHARS)
         with Session(self._engine) as session, session.begin():
             tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
             if tenant_id is None:
@@ -133,7 +147,7 @@ class KeyService:
             old.expires_at = grace_end if original_end is None else min(grace_end, original_end)
             name, models = old.name, old.allowed_models
             limits = KeyLimits(old.requests_per_minute, old.tokens_per_minute, old.monthly_budget_nano)
-        self._cache.clear()
+        self._forget()
         assert tenant is not None
         return self.create(name=name, tenant=tenant, limits=limits, allowed_models=models,
                            expires_at=original_end)
@@ -171,15 +185,23 @@ class KeyService:
                 .where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
-        self._cache.clear()
+        self._forget()
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def cached(self, secret: str) -> tuple[bool, ApiKey | None]:
-        """(hit, key) from memory only, so the hot path can skip a thread hop."""
-        entry = self._cache.get(hash_secret(secret))
-        if entry is None or entry[1] < time.monotonic():
-            return False, None
-        return True, _unexpired(entry[0])
+        """(hit, key) from memory only, so the hot path can skip a thread hop. A secret that is not
+        shaped like a key is a hit for "no such key": it is neither hashed nor looked up."""
+        if not _well_formed(secret):
+            return True, None
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        entry = self._cache.get(digest)
+        if entry is not None and entry[1] >= now:
+            return True, _unexpired(entry[0])
+        missed = self._misses.get(digest)
+        if missed is not None and missed >= now:
+            return True, None
+        return False, None
 
     def authenticate(self, secret: str) -> ApiKey:
         """Blocking: may read the database. Call from a worker thread."""
@@ -200,11 +222,23 @@ class KeyService:
         with Session(self._engine) as session:
             found = session.execute(query).first()
             key = None if found is None else _api_key(*found)
+        now = time.monotonic()
+        if key is None:
+            with self._misses_lock:  # lookups run in worker threads
+                self._misses.pop(digest, None)  # re-inserted last: the oldest entry is always first
+                while len(self._misses) >= _MISS_LIMIT:
+                    del self._misses[next(iter(self._misses))]
+                self._misses[digest] = now + min(self._cache_ttl_s, _MISS_TTL_S)
+            return None
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
-        # Unknown keys are cached too, so a client hammering with a bad key cannot hammer the database.
-        self._cache[digest] = (key, time.monotonic() + self._cache_ttl_s)
+        self._cache[digest] = (key, now + self._cache_ttl_s)
         return key
+
+    def _forget(self) -> None:
+        self._cache.clear()
+        with self._misses_lock:
+            self._misses.clear()
 
 
 def _api_key(row: ApiKeyRow, tenant: TenantRow, tier: TierRow) -> ApiKey:

@@ -57,6 +57,10 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._models)
 
+    def __contains__(self, name: object) -> bool:
+        """Whether `name` is a model id or an alias of this catalog."""
+        return name in self._models or name in self.aliases
+
     def resolve(self, name: str, *, today: date | None = None) -> Resolution:
         """The model that answers a request for `name` (an id or an alias), and the notice headers."""
         entry = self.get(self.aliases.get(name, name))

@@ -23,6 +23,11 @@ class Capability(StrEnum):
     TRANSCRIPTION = "transcription"
 
 
+# How an engine's prompt cache is kept from telling one tenant about another's prompts: a hit is
+# faster and counted in the usage, so a guess of another tenant's prompt prefix could be checked.
+CacheIsolation = Literal["salt", "no_reuse", "off"]
+
+
 class EmbeddedEngine(BaseModel):
     """A local worker process that `llmaas serve` starts for this model."""
 
@@ -42,6 +47,9 @@ class EmbeddedEngine(BaseModel):
         None, description="The operator's own multimodal projector (GGUF) for a vision model."
     )
     extra_args: list[str] = Field(default_factory=list, description="Passed verbatim to the engine.")
+    cache_isolation: Literal["no_reuse", "off"] = Field(
+        "no_reuse", description="llama: `no_reuse` turns the prompt cache off (`cache_prompt: false`, "
+        "no `--cache-ram`), so no tenant reuses another's prefix; `off` keeps it, for one tenant only.")
 
     @model_validator(mode="after")
     def _one_source(self) -> EmbeddedEngine:
@@ -72,6 +80,11 @@ class Upstream(BaseModel):
     )
     client_key_file: Path | None = Field(
         None, description="The client certificate's key (PEM), unless `client_cert_file` holds it."
+    )
+
+    cache_isolation: CacheIsolation = Field(
+        "salt", description="Generation requests carry a per-tenant `cache_salt` (vLLM), or "
+        "`cache_prompt: false` (`no_reuse`, llama.cpp server), or nothing (`off`: one tenant, or no cache).",
     )
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from llmaas.cli import keys, models, tenancy, tls, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.errors import TLSConfigError
 from llmaas.settings import load_settings
+from llmaas.storage.database import private_home
 
 app = typer.Typer(help="llmaas: a sovereign LLM-as-a-Service platform.", no_args_is_help=True)
 app.add_typer(keys.app, name="keys")
@@ -66,12 +68,19 @@ def serve(
         config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False,
         tls_cert_file=tls_cert, tls_key_file=tls_key, behind_tls_proxy=behind_tls_proxy or None,
     )
+    if problem := settings.admin_token_problem:
+        console.print(f"[red]Not started: {escape(problem)}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    umask = os.umask(0o077)  # what the platform writes (pid file, database, its WAL) is its user's only
+    private_home(settings.home)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         run(settings, console)
     except (CatalogError, TLSConfigError) as error:  # raised before any engine starts: say why, not where
         console.print(f"[red]Not started: {escape(str(error))}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
+    finally:
+        os.umask(umask)  # for a caller in the same process (the tests)
 
 
 @app.command()

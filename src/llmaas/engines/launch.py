@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from llmaas.catalog import Catalog, EmbeddedEngine, ModelEntry, Upstream
 from llmaas.engines.assets import ensure_artifact
 from llmaas.engines.llama_build import ensure_llama_server
 from llmaas.engines.supervisor import EngineSpec, free_port
+from llmaas.engines.workers.common import ENGINE_KEY_VARIABLE
 from llmaas.settings import Settings
 
 _WORKER_MODULES = {
@@ -46,7 +48,15 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
         assert entry.engine is not None
         for _ in range(entry.engine.replicas):
             port = free_port(port)
-            specs.append(EngineSpec(entry.id, _command(settings, entry, entry.engine, port), port))
+            llama = entry.engine.kind == "llama"
+            # Loopback is open to every user of the machine: each engine answers only its secret,
+            # given in its environment (readable by this user alone), never on its command line.
+            key = secrets.token_urlsafe(32)
+            specs.append(EngineSpec(
+                entry.id, _command(settings, entry, entry.engine, port), port,
+                env={"LLAMA_API_KEY" if llama else ENGINE_KEY_VARIABLE: key},
+                cache_isolation=entry.engine.cache_isolation if llama else "off", api_key=key,
+            ))
             port += 1
     return specs
 
@@ -54,7 +64,8 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
 def embedded_upstreams(specs: list[EngineSpec]) -> dict[str, list[Upstream]]:
     upstreams: dict[str, list[Upstream]] = {}
     for spec in specs:
-        upstreams.setdefault(spec.model_id, []).append(Upstream(url=spec.base_url))
+        upstreams.setdefault(spec.model_id, []).append(
+            Upstream(url=spec.base_url, api_key=spec.api_key, cache_isolation=spec.cache_isolation))
     return upstreams
 
 
@@ -75,6 +86,9 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
             "--jinja",  # the model's own chat template: tool calls and JSON schemas
             "--no-webui",
         ]
+        if engine.cache_isolation == "no_reuse":
+            # Its prompt cache in RAM would load another tenant's prompt into a slot (and hold it).
+            command += ["--cache-ram", "0"]
         if engine.mmproj_artifact:
             mmproj = ensure_artifact(engine.mmproj_artifact, settings.cache_dir)
             command += ["--mmproj", str(_single_file(mmproj))]

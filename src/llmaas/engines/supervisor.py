@@ -18,6 +18,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from llmaas.catalog.models import CacheIsolation
+
 log = logging.getLogger(__name__)
 
 _STABLE_AFTER_S = 60.0  # a process that ran this long has its restart back-off reset
@@ -31,6 +33,8 @@ class EngineSpec:
     command: list[str]
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    cache_isolation: CacheIsolation = "off"  # how the gateway keeps tenants' prompts apart in its cache
+    api_key: str | None = None  # the engine's own secret: only the gateway may call it
 
     @property
     def base_url(self) -> str:

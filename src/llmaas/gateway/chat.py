@@ -19,7 +19,7 @@ from llmaas.gateway.shapes import complete, scrub
 from llmaas.gateway.toolcalls import ToolPolicy, constrain_tool_choice, recover_tool_calls
 from llmaas.gateway.toolstreams import ToolCallStream
 from llmaas.metering.pricing import Usage
-from llmaas.wire.requests import ChatCompletionRequest, CompletionRequest, TextPart
+from llmaas.wire.requests import NOT_FORWARDED, ChatCompletionRequest, CompletionRequest, TextPart
 
 
 class Chat:
@@ -28,7 +28,8 @@ class Chat:
 
     def check(self, entry: ModelEntry, request: ChatCompletionRequest) -> Call:
         _check_features(entry, request)
-        payload = request.model_dump(exclude_unset=True, by_alias=True)
+        _check_messages(request)
+        payload = request.model_dump(exclude_unset=True, by_alias=True, exclude=NOT_FORWARDED)
         payload.pop("max_completion_tokens", None)
         payload["max_tokens"] = _max_tokens(entry, request.max_completion_tokens or request.max_tokens)
         constrain_tool_choice(request, payload)
@@ -64,7 +65,7 @@ class Completions:
     def check(self, entry: ModelEntry, request: CompletionRequest) -> Call:
         if isinstance(request.prompt, list) and len(request.prompt) != 1:
             raise InvalidRequest("Send one prompt per request.", param="prompt")
-        payload = request.model_dump(exclude_unset=True, by_alias=True)
+        payload = request.model_dump(exclude_unset=True, by_alias=True, exclude=NOT_FORWARDED)
         payload["max_tokens"] = _max_tokens(entry, request.max_tokens)
         bound = text_tokens_upper_bound([payload["prompt"]], context_length=entry.context_length)
         return _generation("/completions", entry, payload, bound)
@@ -85,8 +86,11 @@ COMPLETIONS = Completions()
 
 
 def _generation(path: str, entry: ModelEntry, payload: JSONObject, input_bound: int) -> Call:
+    """The engine's call. `payload` holds only the request's declared fields (wire/requests.py)."""
+    if "repetition_penalty" in payload:  # vLLM's name; llama.cpp reads its own, each ignores the other
+        payload["repeat_penalty"] = payload["repetition_penalty"]
     call = Call(
-        path, json=payload, input_tokens=input_bound,
+        path, json=payload, input_tokens=input_bound, isolated=True,
         output_tokens=payload["max_tokens"] or entry.max_output_tokens or entry.context_length,
     )
     if payload.get("stream"):
@@ -115,6 +119,15 @@ def _max_tokens(entry: ModelEntry, asked: int | None) -> int | None:
             param="max_tokens",
         )
     return asked
+
+
+def _check_messages(request: ChatCompletionRequest) -> None:
+    for index, message in enumerate(request.messages):
+        if message.role == "tool" and not message.tool_call_id:
+            raise InvalidRequest(
+                "Missing parameter 'tool_call_id': messages with role 'tool' must have a "
+                "'tool_call_id'.", param=f"messages.{index}.tool_call_id",
+            )
 
 
 def _check_features(entry: ModelEntry, request: ChatCompletionRequest) -> None:

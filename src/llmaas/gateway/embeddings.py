@@ -8,7 +8,7 @@ from llmaas.errors import InvalidRequest
 from llmaas.gateway.estimates import text_tokens_upper_bound
 from llmaas.gateway.pipeline import Call, JSONObject
 from llmaas.metering.pricing import Usage
-from llmaas.wire.requests import EmbeddingRequest
+from llmaas.wire.requests import NOT_FORWARDED, EmbeddingRequest
 
 MAX_INPUTS = 2048  # OpenAI's limit
 
@@ -29,7 +29,8 @@ class Embeddings:
                 param="dimensions",
             )
         bound = sum(text_tokens_upper_bound([text], context_length=entry.context_length) for text in texts)
-        return Call("/embeddings", json=request.model_dump(exclude_unset=True), input_tokens=bound)
+        payload = request.model_dump(exclude_unset=True, exclude=NOT_FORWARDED)
+        return Call("/embeddings", json=payload, input_tokens=bound)
 
     def texts(self, request: EmbeddingRequest) -> list[str]:
         return [request.input] if isinstance(request.input, str) else request.input

@@ -23,6 +23,7 @@ from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate
+from llmaas.gateway.isolation import CacheSalts, isolate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.gateway.serving import ServedCatalog
@@ -52,6 +53,7 @@ class Call:
     form: Callable[[UpstreamTarget], aiohttp.FormData] | None = None  # an upload, built per attempt
     audio: bytes | None = None  # measured before admission: the duration is reserved and billed
     stream: bool = False
+    isolated: bool = False  # reaches an engine's prompt cache: kept apart per tenant (isolation.py)
     include_usage: bool = False  # the client asked for usage at the end of the stream
     editor: EventEditor | None = None  # rewrites the stream's events (tool calls written as text)
     input_tokens: int = 0  # upper bounds
@@ -96,11 +98,13 @@ class Family(Protocol[RequestT]):
 class Gateway:
     def __init__(
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
+        salts: CacheSalts | None = None,
     ) -> None:
         self.served = served
         self.client = client
         self.metrics = metrics
         self.accounting = accounting
+        self.salts = salts or CacheSalts(None)
 
     @property
     def catalog(self) -> Catalog:
@@ -124,10 +128,11 @@ class Gateway:
             input_tokens=call.input_tokens, output_tokens=call.output_tokens,
             audio_seconds=call.audio_seconds, documents=call.documents,
         )
+        salt = self.salts.salt(caller.key.tenant_id) if call.isolated else None
         try:
             upstream = self.client.post(
                 self.router.pool(entry.id), call.path,
-                json=None if call.json is None else _for(call.json), data=call.form,
+                json=None if call.json is None else _for(call.json, salt), data=call.form,
             )
             if call.stream:  # settled when the stream ends, however it ends
                 events = await relay_stream(
@@ -153,6 +158,11 @@ class Gateway:
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
         return Reply(body, ticket.limits, headers=resolution.headers)
+
+    def label(self, model: str) -> str:
+        """What metrics and logs may call a requested model: its name when the catalog has it (an id
+        or an alias), else "unknown". A client's free text never becomes a metric label."""
+        return model if model in self.catalog else "unknown"
 
     def model(self, model_id: str, capability: Capability, endpoint: str) -> Resolution:
         """The model that answers (aliases and retirement redirects applied), checked for the endpoint."""
@@ -186,9 +196,12 @@ class Gateway:
         return settle
 
 
-def _for(payload: JSONObject) -> Any:
-    """The body for one upstream: the same request, under the model name that upstream knows."""
-    return lambda target: {**payload, "model": target.model}
+def _for(payload: JSONObject, salt: str | None) -> Any:
+    """The body for one upstream: the same request, under the model name that upstream knows, and
+    kept from other tenants' prompts in its cache the way that upstream needs (`salt` given)."""
+    if salt is None:
+        return lambda target: {**payload, "model": target.model}
+    return lambda target: isolate({**payload, "model": target.model}, target.cache_isolation, salt)
 
 
 async def _json_body(response: aiohttp.ClientResponse) -> JSONObject:

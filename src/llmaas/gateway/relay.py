@@ -22,6 +22,7 @@ from llmaas.routing import UpstreamPool, UpstreamTarget
 # llama.cpp says "exceed_context_size_error" / "exceeds the available context size";
 # vLLM says "This model's maximum context length is N tokens".
 _CONTEXT_ERROR = re.compile(r"context (size|length|window)|exceed_context", re.IGNORECASE)
+_MAX_PARAM = 128  # characters of an engine's `param` passed on
 
 
 class UpstreamClient:
@@ -119,15 +120,18 @@ async def upstream_error(response: aiohttp.ClientResponse) -> LlmaasError:
         error = body.get("error", body) if isinstance(body, dict) else {}
         message = str(error.get("message") or error.get("detail") or "") if isinstance(error, dict) else ""
         kind = str(error.get("type") or "") if isinstance(error, dict) else ""
+        param = error.get("param") if isinstance(error, dict) else None
     except (orjson.JSONDecodeError, aiohttp.ClientError):
-        message, kind = "", ""
+        message, kind, param = "", "", None
     status = response.status
     if status == 400 and _CONTEXT_ERROR.search(f"{kind} {message}"):
         return ContextLengthExceeded(
             message or "The request does not fit the model's context length.", param="messages"
         )
     if 400 <= status < 500 and status not in (401, 403, 404, 429):
-        return InvalidRequest(message or "The engine refused the request.")
+        # The field the engine names (our workers do, as OpenAI does), when it looks like one.
+        named = param if isinstance(param, str) and 0 < len(param) <= _MAX_PARAM else None
+        return InvalidRequest(message or "The engine refused the request.", param=named)
     if status in (429, 503):
         return EngineUnavailable("The engine is saturated; retry shortly.", retry_after_s=1)
     # Upstream auth or routing problems are the operator's, not the client's.

@@ -9,7 +9,7 @@ from llmaas.errors import InvalidRequest
 from llmaas.gateway.estimates import text_tokens_upper_bound
 from llmaas.gateway.pipeline import Call, JSONObject
 from llmaas.metering.pricing import Usage
-from llmaas.wire.requests import RerankRequest
+from llmaas.wire.requests import NOT_FORWARDED, RerankRequest
 
 
 class Rerank:
@@ -22,8 +22,8 @@ class Rerank:
             raise InvalidRequest("`documents` cannot contain an empty string.", param="documents")
         bound = sum(text_tokens_upper_bound([text], context_length=entry.context_length)
                     for text in [request.query, *texts])
-        return Call("/rerank", json=request.model_dump(exclude_unset=True), input_tokens=bound,
-                    documents=len(texts))
+        payload = request.model_dump(exclude_unset=True, exclude=NOT_FORWARDED)
+        return Call("/rerank", json=payload, input_tokens=bound, documents=len(texts))
 
     def texts(self, request: RerankRequest) -> Iterable[str]:
         return [request.query, *request.texts()]

@@ -7,6 +7,7 @@ import logging
 import orjson
 
 access_log = logging.getLogger("llmaas.access")
+MAX_LOGGED_PATH = 256  # characters: a client chooses the path, up to the server's line limit
 
 
 def log_request(
@@ -25,7 +26,7 @@ def log_request(
             {
                 "request_id": request_id,
                 "method": method,
-                "path": path,
+                "path": path if len(path) <= MAX_LOGGED_PATH else path[:MAX_LOGGED_PATH] + "…",
                 "status": status,
                 "duration_ms": round(duration_ms, 2),
                 "key": key_prefix,

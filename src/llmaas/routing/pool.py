@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from llmaas.catalog import Catalog, Upstream
+from llmaas.catalog.models import CacheIsolation
 from llmaas.errors import EngineUnavailable
 from llmaas.routing.breaker import CircuitBreaker
 from llmaas.routing.tls import UpstreamContexts, UpstreamTLS
@@ -33,6 +34,7 @@ class UpstreamTarget:
     weight: float = 1.0  # its share of the model's traffic, relative to the pool's other upstreams
     tls: UpstreamTLS = True  # aiohttp's `ssl=`: how an https:// upstream is verified
     tls_error: str | None = None  # its last failed TLS handshake, logged once
+    cache_isolation: CacheIsolation = "off"  # how tenants' prompts are kept apart in its cache (catalog)
     healthy: bool = False
     outstanding: int = 0
     credit: float = 0.0  # smooth weighted round robin: its turn comes when its credit is highest
@@ -171,7 +173,7 @@ class Router:
         for entry in catalog:
             targets = [
                 UpstreamTarget(base_url=u.url, model=u.model or entry.id, api_key=u.api_key, weight=u.weight,
-                               tls=contexts.for_upstream(entry.id, u))
+                               tls=contexts.for_upstream(entry.id, u), cache_isolation=u.cache_isolation)
                 for u in [*entry.upstreams, *embedded.get(entry.id, [])]
             ]
             pools[entry.id] = UpstreamPool(entry.id, targets, max_in_flight=max_in_flight,
@@ -200,9 +202,9 @@ class Router:
             kept = []
             for target in pool.targets:
                 old = known.get((model_id, target.base_url, target.model))
-                if old is not None:  # a new key, weight or TLS file applies at once
+                if old is not None:  # a new key, weight, TLS file or isolation applies at once
                     old.api_key, old.headers, old.weight = target.api_key, target.headers, target.weight
-                    old.tls = target.tls
+                    old.tls, old.cache_isolation = target.tls, target.cache_isolation
                 kept.append(old or target)
             if (staying := self.pools.get(model_id)) is not None:
                 staying.targets = kept  # its requests in flight and its queue go on counting

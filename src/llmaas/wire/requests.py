@@ -1,18 +1,78 @@
 """Request bodies of the OpenAI API, in OpenAI's field order and names.
 
-Unknown fields are kept (`extra="allow"`) and forwarded: engines such as vLLM and llama.cpp accept
-extensions (`top_k`, `min_p`, `repetition_penalty`, ...) that clients rely on.
+Every field is declared and bounded; nothing reaches an engine that is not. A request's top level
+refuses a field it does not declare (400 naming it, as OpenAI answers); nested objects drop theirs
+(a client replaying an answer's message sends `refusal`, `annotations`, ...). The engine's body is
+built from the declared fields only, so an engine-native field (`n_predict`, `cache_prompt`,
+`id_slot`, `grammar`, ...) never passes. A few sampling extensions that vLLM and llama.cpp users rely
+on are declared, bounded, below (`top_k`, `min_p`, `repetition_penalty`: docs/api.md).
+
+Integers are bounded too: an engine reads them as 32- or 64-bit numbers, and the body is serialised
+again for it, which fails past 64 bits. Free-form JSON (a tool's parameters, a JSON schema) is
+walked once for the same reason (`JSONObject`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+INT32_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_JSON_DEPTH = 64  # of a tool's parameters or a JSON schema
+MAX_STOP = 16  # stop sequences
+MAX_LOGIT_BIAS = 300  # entries
+MAX_MODEL_NAME = 256  # characters
+
+
+def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Free-form JSON with no integer past 64 bits and no nesting past MAX_JSON_DEPTH."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            if isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
+                raise ValueError("integers must fit in 64 bits")
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+JSONObject = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
+TokenId = Annotated[str, Field(pattern=r"^[0-9]{1,10}$")]  # a token id, as OpenAI's logit_bias keys it
+Bias = Annotated[float, Field(ge=-100, le=100)]
+LogitBias = Annotated[dict[TokenId, Bias], Field(max_length=MAX_LOGIT_BIAS)]
+MaxTokens = Annotated[int | None, Field(ge=1, le=INT32_MAX)]
+Seed = Annotated[int | None, Field(ge=INT64_MIN, le=INT64_MAX)]
+ModelName = Annotated[str, Field(max_length=MAX_MODEL_NAME)]
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    """A nested object: fields it does not declare are dropped, never forwarded."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class RequestBody(BaseModel):
+    """A request's top level: a field it does not declare is refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Sampling fields of vLLM and llama.cpp beyond OpenAI's, forwarded when set (docs/api.md).
+TopK = Annotated[int | None, Field(
+    ge=-1, le=100_000, description="Extension: sample from the k likeliest tokens only; 0 or -1: all.")]
+MinP = Annotated[float | None, Field(
+    ge=0, le=1, description="Extension: drop tokens less likely than this share of the likeliest one.")]
+RepetitionPenalty = Annotated[float | None, Field(
+    gt=0, le=2, description="Extension: divides the odds of tokens already present; 1: none.")]
 
 
 class ImageURL(WireModel):
@@ -60,7 +120,7 @@ class ChatMessage(WireModel):
 class FunctionDefinition(WireModel):
     name: str = Field(min_length=1, max_length=64)
     description: str | None = None
-    parameters: dict[str, Any] | None = None
+    parameters: JSONObject | None = None
     strict: bool | None = None
 
 
@@ -77,7 +137,7 @@ class NamedToolChoice(WireModel):
 class JSONSchemaFormat(WireModel):
     name: str
     description: str | None = None
-    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    schema_: JSONObject | None = Field(None, alias="schema")
     strict: bool | None = None
 
 
@@ -90,23 +150,30 @@ class StreamOptions(WireModel):
     include_usage: bool | None = None
 
 
-Stop = str | list[str] | None
+Stop = str | Annotated[list[str], Field(max_length=MAX_STOP)] | None
+# Accepted for OpenAI's clients, never forwarded: they concern OpenAI's own service, or the caller.
+NOT_FORWARDED: Final[set[str]] = {"metadata", "service_tier", "store", "user"}  # (model_dump's type)
 
 
-class ChatCompletionRequest(WireModel):
+class ChatCompletionRequest(RequestBody):
     messages: list[ChatMessage] = Field(min_length=1)
-    model: str
+    model: ModelName
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    logit_bias: dict[str, float] | None = None
+    logit_bias: LogitBias | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: MaxTokens = None
+    max_completion_tokens: MaxTokens = None
+    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
+        None, max_length=16, description="Accepted, without effect: nothing is stored.")
     n: int | None = Field(None, ge=1, le=1, description="Only one choice per request is served.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     response_format: ResponseFormat | None = None
-    seed: int | None = None
+    seed: Seed = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = Field(
+        None, description="Accepted, without effect: one tier of service.")
     stop: Stop = None
+    store: Literal[False] | None = Field(None, description="Nothing is stored: only false is accepted.")
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
@@ -115,19 +182,22 @@ class ChatCompletionRequest(WireModel):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
+    top_k: TopK = None
+    min_p: MinP = None
+    repetition_penalty: RepetitionPenalty = None
 
 
-class CompletionRequest(WireModel):
-    model: str
+class CompletionRequest(RequestBody):
+    model: ModelName
     prompt: str | list[str]
     echo: bool | None = None
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
-    logit_bias: dict[str, float] | None = None
+    logit_bias: LogitBias | None = None
     logprobs: int | None = Field(None, ge=0, le=5)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: MaxTokens = None
     n: int | None = Field(None, ge=1, le=1, description="Only one choice per request is served.")
     presence_penalty: float | None = Field(None, ge=-2, le=2)
-    seed: int | None = None
+    seed: Seed = None
     stop: Stop = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -135,13 +205,16 @@ class CompletionRequest(WireModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     user: str | None = None
+    top_k: TopK = None
+    min_p: MinP = None
+    repetition_penalty: RepetitionPenalty = None
 
 
-class EmbeddingRequest(WireModel):
+class EmbeddingRequest(RequestBody):
     input: str | list[str] = Field(description="Text, or a list of up to 2048 texts.")
-    model: str
+    model: ModelName
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: int | None = Field(None, ge=1)
+    dimensions: int | None = Field(None, ge=1, le=INT32_MAX)
     user: str | None = None
 
 
@@ -149,13 +222,13 @@ class RerankDocument(WireModel):
     text: str = Field(min_length=1)
 
 
-class RerankRequest(WireModel):
+class RerankRequest(RequestBody):
     """The Cohere/Jina shape that vLLM serves at /v1/rerank."""
 
-    model: str
+    model: ModelName
     query: str = Field(min_length=1)
     documents: list[str | RerankDocument] = Field(min_length=1, max_length=1000)
-    top_n: int | None = Field(None, ge=1)
+    top_n: int | None = Field(None, ge=1, le=INT32_MAX)
     return_documents: bool | None = None
 
     def texts(self) -> list[str]:
@@ -165,13 +238,13 @@ class RerankRequest(WireModel):
 TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 
-class TranscriptionRequest(WireModel):
+class TranscriptionRequest(RequestBody):
     """The form fields of POST /v1/audio/transcriptions; the audio file travels beside them."""
 
-    model: str = Field(min_length=1)
-    language: str | None = None
+    model: str = Field(min_length=1, max_length=MAX_MODEL_NAME)
+    language: str | None = Field(None, max_length=32)
     prompt: str | None = None
     response_format: TranscriptionFormat | None = None
     temperature: float | None = Field(None, ge=0, le=1)
     timestamp_granularities: list[str] | None = Field(
-        None, description="Sent as `timestamp_granularities[]`; the engine checks the values.")
+        None, max_length=2, description="Sent as `timestamp_granularities[]`; the engine checks the values.")

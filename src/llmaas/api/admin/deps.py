@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
+from llmaas.api.deps import client_address
+from llmaas.auth import FailedAuthentications
 from llmaas.errors import AuthenticationFailed, PermissionDenied
 from llmaas.gateway import ServedCatalog
 
@@ -16,9 +18,13 @@ async def require_admin(request: Request) -> None:
     token: str | None = request.app.state.settings.admin_token
     if not token:
         raise PermissionDenied("The admin API is disabled: set LLMAAS_ADMIN_TOKEN.", code="admin_disabled")
+    failures: FailedAuthentications = request.app.state.auth_failures
+    address = client_address(request.scope)
+    failures.check(address)  # guesses of the token are throttled with those of API keys
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     # Constant-time comparison: the token must not leak one character at a time.
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+        failures.failed(address)
         raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
 
 

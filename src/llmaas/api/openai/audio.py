@@ -23,5 +23,5 @@ async def create_transcription(request: Request, caller: CallerDep, gateway: Gat
     except FormError as error:
         raise upload_refused(error) from None
     transcription = read_transcription(form)
-    request_facts(request).model = transcription.model
+    request_facts(request).model = gateway.label(transcription.model)
     return render(await gateway.serve(TRANSCRIBE, transcription, caller))

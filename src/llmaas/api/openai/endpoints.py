@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llmaas.api.deps import authenticate
+from llmaas.api.deps import authenticate, client_address
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
 from llmaas.api.middleware import RequestFacts, facts, header
 from llmaas.api.openai.responses import render
@@ -109,7 +109,8 @@ async def _answer(
     if scope["method"] != "POST":
         raise HTTPException(405, "Method Not Allowed", headers={"Allow": "POST"})
     app = scope["app"]
-    key = await authenticate(app.state.keys, header(scope, b"authorization"))
+    key = await authenticate(app.state.keys, header(scope, b"authorization"),
+                             failures=app.state.auth_failures, address=client_address(scope))
     known.key_prefix = key.prefix
     body = await _read(receive)
     if not _is_json(header(scope, b"content-type")):
@@ -119,8 +120,8 @@ async def _answer(
         request = endpoint.body.model_validate_json(body)
     except ValidationError as error:  # only the client's body: any other one is our bug, a 500
         return validation_error(error.errors(include_input=False))
-    known.model = request.model
     gateway: Gateway = app.state.gateway
+    known.model = gateway.label(request.model)
     caller = Caller(key=key, request_id=known.request_id)
     return render(await gateway.serve(endpoint.family, request, caller))
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hmac
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmaas.errors import LlmaasError, upload_refused
 from llmaas.wire.errors import error_body
 from llmaas.wire.multipart import FormError
+
+ENGINE_KEY_VARIABLE = "LLMAAS_ENGINE_API_KEY"  # the secret a worker answers to, from its environment
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,31 @@ async def handle_worker_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+class RequireKey:
+    """Every request must carry `Authorization: Bearer <key>` (401 otherwise): the worker listens on
+    loopback, which every user of the machine can reach; only the gateway has the key."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+            if not hmac.compare_digest(given, self._expected):
+                refused = WorkerError("Invalid API key.", status_code=401, code="invalid_api_key")
+                await error_response(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def serve(app: Starlette, options: WorkerOptions) -> None:
-    """Run the worker until SIGTERM. Access logs stay off: they would be noise, never content."""
+    """Run the worker until SIGTERM. Access logs stay off: they would be noise, never content. With
+    `LLMAAS_ENGINE_API_KEY` set (`llmaas serve` sets it), only requests carrying it are answered."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    key = os.environ.pop(ENGINE_KEY_VARIABLE, None)
     uvicorn.run(
-        app,
+        app if not key else RequireKey(app, key),
         host=options.host,
         port=options.port,
         access_log=False,
