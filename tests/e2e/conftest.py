@@ -80,6 +80,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from _serve(tmp_path_factory.mktemp("llmaas-home"))
 
 
+HTTPS_ADMIN_TOKEN = "e2e-admin-" + "0123456789abcdef" * 2  # as strong as `serve` demands
+
+
 @pytest.fixture(scope="session")
 def served_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`llmaas serve --tls-cert … --tls-key …` with a self-signed pair, its clients trusting it."""
@@ -87,7 +90,8 @@ def served_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     files = make_pair(home / "certs")
     (home / "catalog.toml").write_text(SMALL_CATALOG)
     yield from _serve(home, "--catalog", str(home / "catalog.toml"), "--tls-cert", str(files.cert),
-                      "--tls-key", str(files.key), ca=files.cert, env={"LLMAAS_ADMIN_TOKEN": "e2e-admin"})
+                      "--tls-key", str(files.key), ca=files.cert,
+                      env={"LLMAAS_ADMIN_TOKEN": HTTPS_ADMIN_TOKEN})
 
 
 def _serve(home: Path, *args: str, ca: Path | None = None, env: dict[str, str] | None = None,

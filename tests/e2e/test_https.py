@@ -8,7 +8,7 @@ import math
 import httpx
 import pytest
 
-from tests.e2e.conftest import Served
+from tests.e2e.conftest import HTTPS_ADMIN_TOKEN, Served
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def test_embeddings_and_models_over_https(served_https: Served) -> None:
 
 def test_the_admin_api_over_https(served_https: Served) -> None:
     with httpx.Client(base_url=served_https.url, verify=served_https.trust(),
-                      headers={"Authorization": "Bearer e2e-admin"}) as admin:
+                      headers={"Authorization": f"Bearer {HTTPS_ADMIN_TOKEN}"}) as admin:
         created = admin.post("/admin/api/keys", json={"name": "over-tls"})
         assert created.status_code in (200, 201), created.text
         assert created.headers["strict-transport-security"] == HSTS
