@@ -1,0 +1,1 @@
+"""Prompt-injection guardrails: the classifier the guardrail worker serves, and the policy."""
