@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(
         35, ge=1, description="Days raw usage events are kept before they fold into daily totals."
     )
+    guardrail_model: str = Field(
+        "llmaas-prompt-guard",
+        description="The catalog model that screens prompts for the guardrail policy (a moderation model); "
+        "screening is skipped, with a warning at start, when the catalog has none of that name.",
+    )
+    guardrail_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Prompt-injection score from which a prompt is flagged or blocked; unset, the model's "
+        "own (0.5). Lower catches more and flags more innocent prompts (docs/guardrails.md).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -35,7 +35,11 @@ class Chat:
         return _generation("/chat/completions", entry, payload, bound)
 
     def texts(self, request: ChatCompletionRequest) -> Iterator[str]:
+        # What arrives from outside the application: the user's turns and tools' results. The system
+        # and developer prompts are the application's own instructions, assistant turns the model's.
         for message in request.messages:
+            if message.role not in ("user", "tool"):
+                continue
             if isinstance(message.content, str):
                 yield message.content
             elif message.content is not None:

@@ -1,6 +1,7 @@
 """The request pipeline: one skeleton that every request reads top to bottom (`Gateway.serve`).
 
-    resolve the model → check and shape the request → screen → admit (limits, budget reservation)
+    resolve the model → check and shape the request → screen (guardrails, screening.py)
+    → admit (limits, budget reservation)
     → relay to an engine → settle the real usage (or release the reservation on failure)
 
 Authentication happens before (api/deps.py) and hands over the caller. What differs per endpoint
@@ -25,14 +26,18 @@ from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
+from llmaas.gateway.screening import HEADER, Screening
 from llmaas.gateway.serving import ServedCatalog
 from llmaas.gateway.streams import StreamEnd, relay_stream
+from llmaas.guardrails import Verdict
 from llmaas.metering import LimitState
 from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
 
 JSONObject = dict[str, Any]
+# What a model reads as instructions; embeddings, rerank and moderation only measure their inputs.
+SCREENED = frozenset({Capability.CHAT, Capability.COMPLETIONS})
 
 
 @dataclass(frozen=True)
@@ -95,11 +100,14 @@ class Family(Protocol[RequestT]):
 class Gateway:
     def __init__(
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
+        guardrail_model: str | None = None,
     ) -> None:
         self.served = served
         self.client = client
         self.metrics = metrics
         self.accounting = accounting
+        self.screening = Screening(client=client, metrics=metrics, accounting=accounting,
+                                   model=guardrail_model)
 
     @property
     def catalog(self) -> Catalog:
@@ -117,12 +125,14 @@ class Gateway:
         call = family.check(entry, request)
         if call.audio is not None:  # decoding takes CPU: off the event loop
             call.audio_seconds = await run_in_threadpool(audio_duration, call.audio)
-        self.screen(family, request)
+        verdict = await self.screen(family, request, caller, resolution)
+        headers = {**resolution.headers, HEADER: verdict.value} if verdict else resolution.headers
         ticket = await self.accounting.admit(
             caller, entry, family.endpoint, model_requested=resolution.requested,
             input_tokens=call.input_tokens, output_tokens=call.output_tokens,
             audio_seconds=call.audio_seconds, documents=call.documents,
         )
+        ticket.guardrail = verdict
         try:
             upstream = self.client.post(
                 self.router.pool(entry.id), call.path,
@@ -133,7 +143,7 @@ class Gateway:
                     upstream, public_model=entry.id, include_usage=call.include_usage,
                     metrics=self.metrics, on_end=self._stream_settler(ticket, call.input_tokens),
                 )
-                return Reply(events, ticket.limits, "text/event-stream", resolution.headers)
+                return Reply(events, ticket.limits, "text/event-stream", headers)
             async with upstream as (_target, response):
                 if call.form is None:
                     body = await _json_body(response)
@@ -145,12 +155,12 @@ class Gateway:
             raise
         if call.form is not None:
             await self.accounting.settle(ticket, family.usage(call, {}))
-            return Reply(raw, ticket.limits, media_type, resolution.headers)
+            return Reply(raw, ticket.limits, media_type, headers)
         await self.accounting.settle(ticket, family.usage(call, body))
         family.finish(request, body)
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
-        return Reply(body, ticket.limits, headers=resolution.headers)
+        return Reply(body, ticket.limits, headers=headers)
 
     def model(self, model_id: str, capability: Capability, endpoint: str) -> Resolution:
         """The model that answers (aliases and retirement redirects applied), checked for the endpoint."""
@@ -165,8 +175,17 @@ class Gateway:
             )
         return resolution
 
-    def screen(self, family: Family[RequestT], request: RequestT) -> None:
-        """Guardrails go here: prompt injection in `family.texts(request)`, refused before admission."""
+    async def screen(
+        self, family: Family[RequestT], request: RequestT, caller: Caller, resolution: Resolution,
+    ) -> Verdict | None:
+        """Prompt injection in what a generating model will read (`family.texts`), under the caller's
+        policy: None to proceed, FLAGGED to proceed marked; a blocked request raises here."""
+        if family.capability not in SCREENED:
+            return None
+        return await self.screening.screen(
+            self.router, family.texts(request), caller=caller, entry=resolution.served,
+            endpoint=family.endpoint, model_requested=resolution.requested,
+        )
 
     def _stream_settler(self, ticket: Ticket, input_bound: int) -> Callable[[StreamEnd], Awaitable[None]]:
         async def settle(end: StreamEnd) -> None:
