@@ -96,8 +96,8 @@ def windows(text: str) -> list[str]:
     head and the tail (half each)."""
     if len(text) <= WINDOW_CHARS:
         return [text]
-    starts = list(range(0, len(text) - WINDOW_CHARS + WINDOW_STRIDE, WINDOW_STRIDE))
-    if starts[-1] + WINDOW_CHARS < len(text):
+    starts = list(range(0, len(text) - WINDOW_CHARS + 1, WINDOW_STRIDE))
+    if starts[-1] != len(text) - WINDOW_CHARS:  # the end is always read whole
         starts.append(len(text) - WINDOW_CHARS)
     if len(starts) > MAX_WINDOWS:
         half = MAX_WINDOWS // 2
