@@ -9,6 +9,8 @@ import uuid
 import httpx
 import openai
 import pytest
+from openai._legacy_response import LegacyAPIResponse
+from openai.types.chat import ChatCompletion
 
 from tests.clients import sdk
 from tests.e2e.conftest import Served
@@ -54,7 +56,7 @@ def _ledger(served: Served, request_id: str) -> tuple[int, str | None, int, int]
         time.sleep(0.2)
 
 
-def _chat(client: openai.OpenAI, text: str) -> openai.APIResponse[object]:
+def _chat(client: openai.OpenAI, text: str) -> LegacyAPIResponse[ChatCompletion]:
     return client.chat.completions.with_raw_response.create(
         model=CHAT, messages=[{"role": "user", "content": text}], max_tokens=1)
 
@@ -78,7 +80,8 @@ def test_block_refuses_before_the_engine_and_charges_nothing(served: Served) -> 
         request_id = caught.value.response.headers["x-request-id"]
         assert _ledger(served, request_id) == (400, "blocked", 0, 0)
     usage = httpx.get(f"{served.url}/v1/usage", headers={"Authorization": f"Bearer {key}"}).json()
-    assert usage["total_cost_eur"] == 0 and usage["data"] == []
+    assert usage["total_cost_eur"] == 0  # the blocked requests are listed, with nothing used
+    assert [(g["requests"], g["input_tokens"], g["output_tokens"]) for g in usage["data"]] == [(4, 0, 0)]
     assert usage["guardrail"] == {"policy": "block", "source": "key"}
 
 

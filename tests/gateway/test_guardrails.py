@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai._legacy_response import LegacyAPIResponse
+from openai.types.chat import ChatCompletion
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -76,7 +78,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guarded]:
     database.dispose()
 
 
-def _chat(client: openai.OpenAI, text: str, role: str = "user") -> openai.APIResponse[object]:
+def _chat(client: openai.OpenAI, text: str, role: str = "user") -> LegacyAPIResponse[ChatCompletion]:
     messages: list[dict[str, str]] = [{"role": role, "content": text}]
     if role != "user":
         messages.append({"role": "user", "content": "Hello"})
@@ -98,7 +100,7 @@ def test_block_forwards_nothing_and_charges_nothing(guarded: Guarded) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         _chat(guarded.client(guardrail=Policy.BLOCK), INJECTION)
     assert caught.value.code == "prompt_injection_detected"
-    assert caught.value.type == "invalid_request_error"  # type: ignore[attr-defined]
+    assert caught.value.type == "invalid_request_error"
     assert guarded.engine.requests == []
     row = guarded.ledger(caught.value.response.headers["x-request-id"])
     assert (row.status, row.guardrail, row.input_tokens, row.cost_nano) == (400, "blocked", 0, 0)
