@@ -60,8 +60,7 @@ def list_keys(
     """List keys by their public prefix (secrets are never stored)."""
     table = Table("name", "tenant")
     table.add_column("models", overflow="fold")
-    table.add_column("own limits")
-    table.add_column("guardrail")
+    table.add_column("own limits")  # and its own guardrail policy, when it has one
     table.add_column("state")
     table.add_column("key", no_wrap=True)  # the one column people copy
     with opened_database(config) as engine:
@@ -70,7 +69,8 @@ def list_keys(
         limits = [f"{key.limits.requests_per_minute} rpm" if key.limits.requests_per_minute else "",
                   f"{key.limits.tokens_per_minute} tpm" if key.limits.tokens_per_minute else "",
                   f"{format_eur(key.limits.monthly_budget_nano)}/month"
-                  if key.limits.monthly_budget_nano is not None else ""]
+                  if key.limits.monthly_budget_nano is not None else "",
+                  f"guardrail {key.guardrail}" if key.guardrail is not None else ""]
         if key.revoked_at:
             state = f"revoked {when(key.revoked_at)}"
         elif key.expires_at:
@@ -78,8 +78,7 @@ def list_keys(
         else:
             state = "active"
         table.add_row(key.name, key.tenant, ", ".join(key.allowed_models or ["all"]),
-                      ", ".join(filter(None, limits)) or "tier's", key.guardrail or "tier's", state,
-                      key.prefix)
+                      ", ".join(filter(None, limits)) or "tier's", state, key.prefix)
     out.print(table)
 
 
