@@ -23,7 +23,7 @@ from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
 from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
 from llmaas.auth import FailedAuthentications, KeyService
-from llmaas.catalog import Catalog, Upstream
+from llmaas.catalog import Capability, Catalog, Upstream
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
 from llmaas.gateway.isolation import CacheSalts
@@ -81,7 +81,8 @@ def create_app(
         ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)
         accounting = Accounting(meter=meter, ledger=ledger, database=database)
         app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
-                                    salts=CacheSalts(settings.cache_salt_secret))
+                                    salts=CacheSalts(settings.cache_salt_secret),
+                                    guardrail_model=_guardrail_model(settings, served.catalog))
         await router.check_health(client.session)
         ledger.start()
         tasks = [
@@ -127,3 +128,13 @@ def create_app(
     # Added last, so outermost: it sees every request, the fast endpoints included.
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_request_bytes)
     return app
+
+
+def _guardrail_model(settings: Settings, catalog: Catalog) -> str:
+    """The model prompts are screened with; without it in the catalog, nothing is screened: say so."""
+    if not any(entry.id == settings.guardrail_model and entry.supports(Capability.MODERATION)
+               for entry in catalog):
+        log.warning(
+            "guardrail model %r is not a moderation model of the catalog: prompts are not screened",
+            settings.guardrail_model)
+    return settings.guardrail_model

@@ -4,7 +4,8 @@ workers (engines/workers/common.py) render theirs in the same shape.
     LlmaasError                     message, param, code
     ├── InvalidRequest              400  a malformed or unsupported request
     │   ├── ContextLengthExceeded   400  prompt + output do not fit the model's context
-    │   └── UnsupportedForModel     400  the model lacks the capability (chat on a base model, images)
+    │   ├── UnsupportedForModel     400  the model lacks the capability (chat on a base model, images)
+    │   └── PromptInjectionDetected 400  the guardrail blocked the prompt (gateway/screening.py)
     ├── AuthenticationFailed        401  missing, unknown or revoked API key
     ├── PermissionDenied            403  the key may not use this model
     ├── NotFound                    404  no such tenant, tier or key
@@ -52,6 +53,10 @@ class InvalidRequest(LlmaasError):
 
 class ContextLengthExceeded(InvalidRequest):
     default_code = "context_length_exceeded"
+
+
+class PromptInjectionDetected(InvalidRequest):
+    default_code = "prompt_injection_detected"
 
 
 class UnsupportedForModel(InvalidRequest):

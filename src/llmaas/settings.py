@@ -102,6 +102,17 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Failed authentications per minute an address may make after its burst."
     )
 
+    guardrail_model: str = Field(
+        "llmaas-prompt-guard",
+        description="The catalog model that screens prompts for the guardrail policy (a moderation model); "
+        "screening is skipped, with a warning at start, when the catalog has none of that name.",
+    )
+    guardrail_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Prompt-injection score from which a prompt is flagged or blocked; unset, the model's "
+        "own (0.5). Lower catches more and flags more innocent prompts (docs/guardrails.md).",
+    )
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from llmaas.errors import AuthenticationFailed, NotFound
+from llmaas.guardrails import Policy, resolve
 from llmaas.storage.tables import ApiKeyRow, TenantRow, TierRow
 from llmaas.tenancy.tenants import DEFAULT_TENANT
 from llmaas.tenancy.tiers import Tier
@@ -55,6 +56,12 @@ class ApiKey:
     prepaid_credit_nano: int | None
     allowed_models: frozenset[str] | None
     expires_at: datetime | None
+    own_guardrail: Policy | None = None  # None: the tier's
+
+    @property
+    def guardrail(self) -> Policy:
+        """The guardrail policy this key's requests are screened under: its own, else its tier's."""
+        return resolve(key=self.own_guardrail, tier=self.tier.guardrail)
 
     def may_use(self, model_id: str) -> bool:
         return self.allowed_models is None or model_id in self.allowed_models
@@ -77,6 +84,7 @@ class KeyListing:
     revoked_at: datetime | None
     limits: KeyLimits
     allowed_models: list[str] | None
+    guardrail: Policy | None = None  # the key's own policy; None: its tier's
 
 
 def hash_secret(secret: str) -> str:
@@ -114,6 +122,7 @@ class KeyService:
         limits: KeyLimits = KeyLimits(),
         allowed_models: list[str] | None = None,
         expires_at: datetime | None = None,
+        guardrail: Policy | None = None,
     ) -> IssuedKey:
         prefix = KEY_MARK + _random(_PUBLIC_CHARS)
         secret = prefix + _random(_SECRET_CHARS)
@@ -127,6 +136,7 @@ class KeyService:
                 requests_per_minute=limits.requests_per_minute,
                 tokens_per_minute=limits.tokens_per_minute,
                 monthly_budget_nano=limits.monthly_budget_nano,
+                guardrail_policy=None if guardrail is None else Policy(guardrail).value,
             )
             session.add(row)
         key = self._lookup(hash_secret(secret))
@@ -145,12 +155,12 @@ class KeyService:
             original_end = _aware(old.expires_at)
             grace_end = datetime.now(UTC) + grace
             old.expires_at = grace_end if original_end is None else min(grace_end, original_end)
-            name, models = old.name, old.allowed_models
+            name, models, guardrail = old.name, old.allowed_models, _policy(old.guardrail_policy)
             limits = KeyLimits(old.requests_per_minute, old.tokens_per_minute, old.monthly_budget_nano)
         self._forget()
         assert tenant is not None
         return self.create(name=name, tenant=tenant, limits=limits, allowed_models=models,
-                           expires_at=original_end)
+                           expires_at=original_end, guardrail=guardrail)
 
     def list(self, *, tenant: str | None = None) -> list[KeyListing]:
         query = select(ApiKeyRow, TenantRow.name).join(TenantRow).order_by(ApiKeyRow.id)
@@ -161,7 +171,7 @@ class KeyService:
                 KeyListing(r.id, r.name, r.prefix, tenant_name, r.created_at, _aware(r.expires_at),
                            r.revoked_at,
                            KeyLimits(r.requests_per_minute, r.tokens_per_minute, r.monthly_budget_nano),
-                           r.allowed_models)
+                           r.allowed_models, _policy(r.guardrail_policy))
                 for r, tenant_name in session.execute(query).all()
             ]
 
@@ -248,8 +258,12 @@ def _api_key(row: ApiKeyRow, tenant: TenantRow, tier: TierRow) -> ApiKey:
         limits=KeyLimits(row.requests_per_minute, row.tokens_per_minute, row.monthly_budget_nano),
         prepaid_credit_nano=tenant.prepaid_credit_nano,
         allowed_models=None if row.allowed_models is None else frozenset(row.allowed_models),
-        expires_at=_aware(row.expires_at),
+        expires_at=_aware(row.expires_at), own_guardrail=_policy(row.guardrail_policy),
     )
+
+
+def _policy(value: str | None) -> Policy | None:
+    return None if value is None else Policy(value)
 
 
 def _unexpired(key: ApiKey | None) -> ApiKey | None:

@@ -21,6 +21,7 @@ class Capability(StrEnum):
     EMBEDDINGS = "embeddings"
     RERANK = "rerank"
     TRANSCRIPTION = "transcription"
+    MODERATION = "moderation"
 
 
 # How an engine's prompt cache is kept from telling one tenant about another's prompts: a hit is
@@ -33,7 +34,7 @@ class EmbeddedEngine(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["llama", "embeddings", "transcription"]
+    kind: Literal["llama", "embeddings", "transcription", "guardrail"]
     artifact: str | None = Field(None, description="Bundled model artifact (see engines/assets.py).")
     model_path: Path | None = Field(
         None, description="The operator's own model: a GGUF file for llama, a directory for workers."
@@ -53,7 +54,10 @@ class EmbeddedEngine(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> EmbeddedEngine:
-        if (self.artifact is None) == (self.model_path is None):
+        if self.kind == "guardrail":  # its model ships in the package; `model_path` may replace it
+            if self.artifact is not None:
+                raise ValueError("the guardrail's model is packaged: give no `artifact`")
+        elif (self.artifact is None) == (self.model_path is None):
             raise ValueError("give exactly one of `artifact` and `model_path`")
         if self.mmproj_artifact is not None and self.mmproj_path is not None:
             raise ValueError("give at most one of `mmproj_artifact` and `mmproj_path`")

@@ -10,6 +10,7 @@ from rich.table import Table
 from llmaas.auth import KeyLimits, KeyService
 from llmaas.cli.common import ConfigOption, console, day, duration, euros, fail, opened_database, out, when
 from llmaas.errors import LlmaasError
+from llmaas.guardrails import Policy
 from llmaas.tenancy.money import format_eur
 from llmaas.tenancy.tenants import DEFAULT_TENANT
 
@@ -25,11 +26,14 @@ def create(
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute for this key.", min=1)] = None,
     budget_eur: Annotated[str | None, typer.Option(help="Monthly budget of this key, in euros.")] = None,
     expires: Annotated[str | None, typer.Option(help="Last day of validity (YYYY-MM-DD, UTC).")] = None,
+    guardrail: Annotated[Policy | None, typer.Option(
+        help="Prompt-injection policy of this key (off, flag, block); default: its tier's.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Issue a new API key. The secret is shown once, alone on the last line.
 
     Example: llmaas keys create --tenant acme --name chatbot --models qwen2.5-coder-0.5b-instruct --rpm 60
+    --guardrail block
     """
     limits = KeyLimits(requests_per_minute=rpm, tokens_per_minute=tpm, monthly_budget_nano=euros(budget_eur))
     expires_at = day(expires)
@@ -39,6 +43,7 @@ def create(
                 name=name, tenant=tenant, limits=limits,
                 allowed_models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
                 expires_at=None if expires_at is None else expires_at.replace(hour=23, minute=59, second=59),
+                guardrail=guardrail,
             )
         except LlmaasError as error:
             raise fail(error) from None
@@ -55,7 +60,7 @@ def list_keys(
     """List keys by their public prefix (secrets are never stored)."""
     table = Table("name", "tenant")
     table.add_column("models", overflow="fold")
-    table.add_column("own limits")
+    table.add_column("own limits")  # and its own guardrail policy, when it has one
     table.add_column("state")
     table.add_column("key", no_wrap=True)  # the one column people copy
     with opened_database(config) as engine:
@@ -64,7 +69,8 @@ def list_keys(
         limits = [f"{key.limits.requests_per_minute} rpm" if key.limits.requests_per_minute else "",
                   f"{key.limits.tokens_per_minute} tpm" if key.limits.tokens_per_minute else "",
                   f"{format_eur(key.limits.monthly_budget_nano)}/month"
-                  if key.limits.monthly_budget_nano is not None else ""]
+                  if key.limits.monthly_budget_nano is not None else "",
+                  f"guardrail {key.guardrail}" if key.guardrail is not None else ""]
         if key.revoked_at:
             state = f"revoked {when(key.revoked_at)}"
         elif key.expires_at:

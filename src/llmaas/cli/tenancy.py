@@ -9,6 +9,7 @@ from rich.table import Table
 
 from llmaas.cli.common import ConfigOption, console, euros, fail, opened_database, out, when
 from llmaas.errors import LlmaasError
+from llmaas.guardrails import Policy
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import format_eur
 
@@ -53,7 +54,7 @@ def list_tenants(config: ConfigOption = None) -> None:
 def list_tiers(config: ConfigOption = None) -> None:
     """List tiers with their monthly cap and throughput limits (empty = unlimited)."""
     table = Table("name", "monthly cap", "requests/min", "tokens/min", "output tokens/hour",
-                  "output tokens/day", "description")
+                  "output tokens/day", "guardrail", "description")
     with opened_database(config) as engine:
         tiers = TierService(engine).list()
     for tier in tiers:
@@ -61,7 +62,7 @@ def list_tiers(config: ConfigOption = None) -> None:
                       *(f"{n:,}" if n is not None else "unlimited" for n in (
                           tier.requests_per_minute, tier.tokens_per_minute,
                           tier.output_tokens_per_hour, tier.output_tokens_per_day)),
-                      tier.description)
+                      tier.guardrail, tier.description)
     out.print(table)
 
 
@@ -73,18 +74,22 @@ def set_tier(
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute.", min=0)] = None,
     output_per_hour: Annotated[int | None, typer.Option(help="Output tokens per hour.", min=0)] = None,
     output_per_day: Annotated[int | None, typer.Option(help="Output tokens per day.", min=0)] = None,
+    guardrail: Annotated[Policy | None, typer.Option(
+        help="Prompt-injection policy (off, flag, block) of the tier's keys without their own.",
+    )] = None,
     config: ConfigOption = None,
 ) -> None:
     """Change a tier's limits (only the options given); tenants on it follow at once.
 
-    Example: llmaas tiers set custom --rpm 100 --cap-eur 50
+    Example: llmaas tiers set custom --rpm 100 --cap-eur 50 --guardrail block
     """
     changes = {"monthly_cap_nano": euros(cap_eur), "requests_per_minute": rpm, "tokens_per_minute": tpm,
                "output_tokens_per_hour": output_per_hour, "output_tokens_per_day": output_per_day}
     with opened_database(config) as engine:
         try:
             tier = TierService(engine).update(
-                name, **{field: value for field, value in changes.items() if value is not None}
+                name, guardrail=guardrail,
+                **{field: value for field, value in changes.items() if value is not None},
             )
         except (LlmaasError, ValueError) as error:
             raise fail(error) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +19,7 @@ from llmaas.settings import Settings
 _WORKER_MODULES = {
     "embeddings": "llmaas.engines.workers.embeddings",
     "transcription": "llmaas.engines.workers.transcription",
+    "guardrail": "llmaas.engines.workers.guardrail",
 }
 
 
@@ -101,14 +103,23 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
         "--model-id", entry.id,
         *common,
         "--threads", str(settings.engine_threads),
+        *_worker_args(settings, engine),
         *engine.extra_args,
     ]
+
+
+def _worker_args(settings: Settings, engine: EmbeddedEngine) -> list[str]:
+    if engine.kind == "guardrail" and settings.guardrail_threshold is not None:
+        return ["--threshold", str(settings.guardrail_threshold)]
+    return []
 
 
 def _model_location(settings: Settings, engine: EmbeddedEngine) -> Path:
     """The operator's own path, or the bundled artifact (a directory; llama takes its GGUF file)."""
     if engine.model_path is not None:
         return engine.model_path
+    if engine.kind == "guardrail":  # the packaged, sha256-pinned classifier
+        return Path(str(resources.files("llmaas.guardrails").joinpath("model")))
     assert engine.artifact is not None
     directory = ensure_artifact(engine.artifact, settings.cache_dir)
     return directory / "model.gguf" if engine.kind == "llama" else directory

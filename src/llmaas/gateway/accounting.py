@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from llmaas.auth import ApiKey
 from llmaas.catalog import ModelEntry
 from llmaas.errors import PermissionDenied
+from llmaas.guardrails import Verdict
 from llmaas.metering import (
     Admission,
     Budget,
@@ -55,6 +56,7 @@ class Ticket:
     limits: LimitState
     started: float = field(default_factory=time.perf_counter)
     done: bool = False
+    guardrail: Verdict | None = None  # flagged: the ledger row says so
 
 
 class Accounting:
@@ -120,6 +122,17 @@ class Accounting:
             billed_minutes=billed_minutes(usage.audio_seconds), documents=usage.documents,
             cost_nano=cost, energy_wh=energy_wh(ticket.entry, usage),
             latency_ms=(time.perf_counter() - ticket.started) * 1000,
+            guardrail=None if ticket.guardrail is None else ticket.guardrail.value,
+        ))
+
+    def record_blocked(self, caller: Caller, entry: ModelEntry, endpoint: str, *, model_requested: str,
+                       started: float) -> None:
+        """A request the guardrail refused: a ledger row that says so, and nothing charged."""
+        key = caller.key
+        self.ledger.record(UsageRecord(
+            created_at=datetime.now(UTC), request_id=caller.request_id, tenant_id=key.tenant_id,
+            key_id=key.id, endpoint=endpoint, model_requested=model_requested, model_served=entry.id,
+            status=400, latency_ms=(time.perf_counter() - started) * 1000, guardrail=Verdict.BLOCKED.value,
         ))
 
     async def release(self, ticket: Ticket) -> None:

@@ -43,7 +43,11 @@ class Chat:
         return call
 
     def texts(self, request: ChatCompletionRequest) -> Iterator[str]:
+        # What arrives from outside the application: the user's turns and tools' results. The system
+        # and developer prompts are the application's own instructions, assistant turns the model's.
         for message in request.messages:
+            if message.role not in ("user", "tool"):
+                continue
             if isinstance(message.content, str):
                 yield message.content
             elif message.content is not None:

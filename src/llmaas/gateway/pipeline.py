@@ -1,6 +1,7 @@
 """The request pipeline: one skeleton that every request reads top to bottom (`Gateway.serve`).
 
-    resolve the model → check and shape the request → screen → admit (limits, budget reservation)
+    resolve the model → check and shape the request → screen (guardrails, screening.py)
+    → admit (limits, budget reservation)
     → relay to an engine → settle the real usage (or release the reservation on failure)
 
 Authentication happens before (api/deps.py) and hands over the caller. What differs per endpoint
@@ -26,14 +27,18 @@ from llmaas.gateway.estimates import disconnected_input_estimate
 from llmaas.gateway.isolation import CacheSalts, isolate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
+from llmaas.gateway.screening import HEADER, Screening
 from llmaas.gateway.serving import ServedCatalog
 from llmaas.gateway.streams import EventEditor, StreamEnd, relay_stream
+from llmaas.guardrails import Verdict
 from llmaas.metering import LimitState
 from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
 
 JSONObject = dict[str, Any]
+# What a model reads as instructions; embeddings, rerank and moderation only measure their inputs.
+SCREENED = frozenset({Capability.CHAT, Capability.COMPLETIONS})
 
 
 @dataclass(frozen=True)
@@ -98,13 +103,15 @@ class Family(Protocol[RequestT]):
 class Gateway:
     def __init__(
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
-        salts: CacheSalts | None = None,
+        salts: CacheSalts | None = None, guardrail_model: str | None = None,
     ) -> None:
         self.served = served
         self.client = client
         self.metrics = metrics
         self.accounting = accounting
         self.salts = salts or CacheSalts(None)
+        self.screening = Screening(client=client, metrics=metrics, accounting=accounting,
+                                   model=guardrail_model)
 
     @property
     def catalog(self) -> Catalog:
@@ -122,12 +129,14 @@ class Gateway:
         call = family.check(entry, request)
         if call.audio is not None:  # decoding takes CPU: off the event loop
             call.audio_seconds = await run_in_threadpool(audio_duration, call.audio)
-        self.screen(family, request)
+        verdict = await self.screen(family, request, caller, resolution)
+        headers = {**resolution.headers, HEADER: verdict.value} if verdict else resolution.headers
         ticket = await self.accounting.admit(
             caller, entry, family.endpoint, model_requested=resolution.requested,
             input_tokens=call.input_tokens, output_tokens=call.output_tokens,
             audio_seconds=call.audio_seconds, documents=call.documents,
         )
+        ticket.guardrail = verdict
         salt = self.salts.salt(caller.key.tenant_id) if call.isolated else None
         try:
             upstream = self.client.post(
@@ -140,7 +149,7 @@ class Gateway:
                     metrics=self.metrics, on_end=self._stream_settler(ticket, call.input_tokens),
                     editor=call.editor,
                 )
-                return Reply(events, ticket.limits, "text/event-stream", resolution.headers)
+                return Reply(events, ticket.limits, "text/event-stream", headers)
             async with upstream as (_target, response):
                 if call.form is None:
                     body = await _json_body(response)
@@ -152,12 +161,12 @@ class Gateway:
             raise
         if call.form is not None:
             await self.accounting.settle(ticket, family.usage(call, {}))
-            return Reply(raw, ticket.limits, media_type, resolution.headers)
+            return Reply(raw, ticket.limits, media_type, headers)
         await self.accounting.settle(ticket, family.usage(call, body))
         family.finish(request, body)
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
-        return Reply(body, ticket.limits, headers=resolution.headers)
+        return Reply(body, ticket.limits, headers=headers)
 
     def label(self, model: str) -> str:
         """What metrics and logs may call a requested model: its name when the catalog has it (an id
@@ -177,8 +186,17 @@ class Gateway:
             )
         return resolution
 
-    def screen(self, family: Family[RequestT], request: RequestT) -> None:
-        """Guardrails go here: prompt injection in `family.texts(request)`, refused before admission."""
+    async def screen(
+        self, family: Family[RequestT], request: RequestT, caller: Caller, resolution: Resolution,
+    ) -> Verdict | None:
+        """Prompt injection in what a generating model will read (`family.texts`), under the caller's
+        policy: None to proceed, FLAGGED to proceed marked; a blocked request raises here."""
+        if family.capability not in SCREENED:
+            return None
+        return await self.screening.screen(
+            self.router, family.texts(request), caller=caller, entry=resolution.served,
+            endpoint=family.endpoint, model_requested=resolution.requested,
+        )
 
     def _stream_settler(self, ticket: Ticket, input_bound: int) -> Callable[[StreamEnd], Awaitable[None]]:
         async def settle(end: StreamEnd) -> None:

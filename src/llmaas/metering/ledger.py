@@ -69,6 +69,7 @@ class UsageRecord(UsageCounts):
     model_served: str
     status: int
     latency_ms: float = 0.0
+    guardrail: str | None = None  # "flagged" or "blocked" (guardrails.Verdict); None: passed or not screened
 
 
 class Ledger:

@@ -40,6 +40,12 @@ class Metrics:
             ["model", "kind"],
             registry=self.registry,
         )
+        self.guardrail = Counter(
+            "llmaas_guardrail_detections",
+            "Prompts the guardrail found an injection in, by model, tenant and action (flagged, blocked).",
+            ["model", "tenant", "action"],
+            registry=self.registry,
+        )
         self.upstream_ready = Gauge(
             "llmaas_upstream_ready",
             "1 when at least one upstream of the model is healthy.",
@@ -72,3 +78,6 @@ class Metrics:
                     child = self._token_children[model, kind] = self.tokens.labels(
                         model, kind.removesuffix("_tokens"))
                 child.inc(value)
+
+    def count_guardrail(self, model: str, tenant: str, action: str) -> None:
+        self.guardrail.labels(model, tenant, action).inc()

@@ -28,6 +28,8 @@ class TierRow(Base):
     output_tokens_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
     output_tokens_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What the guardrail does with a prompt injection: off, flag or block (guardrails/policy.py).
+    guardrail_policy: Mapped[str] = mapped_column(String(8), default="flag", server_default="flag")
 
 
 class TenantRow(Base):
@@ -61,6 +63,8 @@ class ApiKeyRow(Base):
     tokens_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     monthly_budget_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     allowed_models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # NULL: the tier's guardrail policy; else off, flag or block, which wins over the tier's.
+    guardrail_policy: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class UsageEventRow(Base):
@@ -85,6 +89,8 @@ class UsageEventRow(Base):
     cost_nano: Mapped[int] = mapped_column(BigInteger, default=0)
     energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # NULL when the guardrail let the prompt through unmarked (or did not screen it); flagged; blocked.
+    guardrail: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class UsageDailyRow(Base):

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from llmaas.errors import Conflict, NotFound
+from llmaas.guardrails import DEFAULT_POLICY, Policy
 from llmaas.storage.tables import TierRow
 
 
@@ -23,11 +24,13 @@ class Tier:
     tokens_per_minute: int | None
     output_tokens_per_hour: int | None
     output_tokens_per_day: int | None
+    guardrail: Policy = DEFAULT_POLICY
 
     @classmethod
     def of(cls, row: TierRow) -> Tier:
         return cls(row.id, row.name, row.description, row.monthly_cap_nano, row.requests_per_minute,
-                   row.tokens_per_minute, row.output_tokens_per_hour, row.output_tokens_per_day)
+                   row.tokens_per_minute, row.output_tokens_per_hour, row.output_tokens_per_day,
+                   Policy(row.guardrail_policy or DEFAULT_POLICY))
 
 
 LIMIT_FIELDS = ("monthly_cap_nano", "requests_per_minute", "tokens_per_minute",
@@ -49,19 +52,23 @@ class TierService:
                 raise NotFound(f"No tier named {name!r}.", param="tier")
             return Tier.of(row)
 
-    def create(self, *, name: str, description: str = "", **limits: int | None) -> Tier:
+    def create(self, *, name: str, description: str = "", guardrail: Policy = DEFAULT_POLICY,
+               **limits: int | None) -> Tier:
         _check_limits(limits)
         with Session(self._engine) as session, session.begin():
             if session.scalar(select(TierRow.id).where(TierRow.name == name)) is not None:
                 raise Conflict(f"A tier named {name!r} exists already.", param="name")
-            row = TierRow(name=name, description=description, created_at=datetime.now(UTC), **limits)
+            row = TierRow(name=name, description=description, created_at=datetime.now(UTC),
+                          guardrail_policy=Policy(guardrail).value, **limits)
             session.add(row)
             session.flush()
             return Tier.of(row)
 
-    def update(self, name: str, **changes: int | str | None) -> Tier:
-        """Set the given fields; a limit set to None becomes unlimited."""
+    def update(self, name: str, *, guardrail: Policy | None = None, **changes: int | str | None) -> Tier:
+        """Set the given fields; a limit set to None becomes unlimited; `guardrail` set if given."""
         _check_limits({k: v for k, v in changes.items() if k in LIMIT_FIELDS})
+        if guardrail is not None:
+            changes["guardrail_policy"] = Policy(guardrail).value
         with Session(self._engine) as session, session.begin():
             row = session.scalar(select(TierRow).where(TierRow.name == name))
             if row is None:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from llmaas.guardrails import Policy
+
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
@@ -26,12 +28,17 @@ class TierLimits(Strict):
 class TierCreate(TierLimits):
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
+    guardrail: Policy = Field(
+        Policy.FLAG,
+        description="Prompt-injection policy of the tier's keys that have none: off, flag, block.",
+    )
 
 
 class TierUpdate(TierLimits):
     """Fields sent are set (null = unlimited); fields left out keep their value."""
 
     description: str | None = None
+    guardrail: Policy | None = Field(None, description="off, flag or block; left out: unchanged.")
 
 
 class TierPublic(TierCreate):
@@ -61,6 +68,10 @@ class KeyCreate(Strict):
     tokens_per_minute: int | None = Field(None, ge=1)
     monthly_budget_eur: Euros | None = Field(None, ge=0)
     expires_at: datetime | None = None
+    guardrail: Policy | None = Field(
+        None,
+        description="The key's own prompt-injection policy (off, flag, block); null: its tier's.",
+    )
 
 
 class KeyPublic(Strict):
@@ -74,6 +85,7 @@ class KeyPublic(Strict):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    guardrail: Policy | None = Field(None, description="The key's own guardrail policy; null: its tier's.")
 
 
 class KeyCreated(KeyPublic):

@@ -36,6 +36,7 @@ def tier_public(tier: Tier) -> TierPublic:
         name=tier.name, description=tier.description, monthly_cap_eur=to_eur(tier.monthly_cap_nano),
         requests_per_minute=tier.requests_per_minute, tokens_per_minute=tier.tokens_per_minute,
         output_tokens_per_hour=tier.output_tokens_per_hour, output_tokens_per_day=tier.output_tokens_per_day,
+        guardrail=tier.guardrail,
     )
 
 
@@ -49,7 +50,7 @@ def key_public(key: KeyListing) -> KeyPublic:
         prefix=key.prefix, name=key.name, tenant=key.tenant, models=key.allowed_models,
         requests_per_minute=key.limits.requests_per_minute, tokens_per_minute=key.limits.tokens_per_minute,
         monthly_budget_eur=to_eur(key.limits.monthly_budget_nano), created_at=key.created_at,
-        expires_at=key.expires_at, revoked_at=key.revoked_at,
+        expires_at=key.expires_at, revoked_at=key.revoked_at, guardrail=key.guardrail,
     )
 
 
@@ -81,7 +82,9 @@ async def create_tier(body: TierCreate, _: AdminDep, database: DatabaseDep) -> T
 
 @router.patch("/tiers/{name}")
 async def update_tier(name: str, body: TierUpdate, _: AdminDep, database: DatabaseDep) -> TierPublic:
-    tier = await run_in_threadpool(lambda: TierService(database).update(name, **_tier_changes(body)))
+    tier = await run_in_threadpool(
+        lambda: TierService(database).update(name, **_tier_changes(body))  # type: ignore[arg-type]
+    )
     return tier_public(tier)
 
 
@@ -116,7 +119,7 @@ async def create_key(body: KeyCreate, _: AdminDep, request: Request) -> KeyCreat
     limits = KeyLimits(body.requests_per_minute, body.tokens_per_minute, to_nano(body.monthly_budget_eur))
     issued = await run_in_threadpool(lambda: keys.create(
         name=body.name, tenant=body.tenant, limits=limits, allowed_models=body.models,
-        expires_at=body.expires_at))
+        expires_at=body.expires_at, guardrail=body.guardrail))
     return _created(keys, issued)
 
 

@@ -31,8 +31,10 @@ from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
 from llmaas.gateway.chat import CHAT, COMPLETIONS
 from llmaas.gateway.embeddings import EMBEDDINGS
+from llmaas.gateway.moderations import MODERATIONS
 from llmaas.gateway.pipeline import Family
 from llmaas.gateway.rerank import RERANK
+from llmaas.wire.moderations import ModerationRequest
 from llmaas.wire.requests import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -71,6 +73,7 @@ ENDPOINTS: dict[str, Endpoint[Any]] = {endpoint.path: endpoint for endpoint in (
     Endpoint("createCompletion", "Create a text completion", CompletionRequest, COMPLETIONS),
     Endpoint("createEmbedding", "Create embeddings", EmbeddingRequest, EMBEDDINGS),
     Endpoint("rerank", "Rerank documents by relevance to a query", RerankRequest, RERANK),
+    Endpoint("createModeration", "Classify text for prompt injection", ModerationRequest, MODERATIONS),
 )}
 
 

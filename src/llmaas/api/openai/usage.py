@@ -50,6 +50,9 @@ def _usage(database: Engine, key: ApiKey) -> dict[str, Any]:
                  for g in by_model],
         "total_cost_eur": eur_number(key_spent),
         "budgets": budgets,
+        # The prompt-injection policy this key's requests are screened under, and where it comes from.
+        "guardrail": {"policy": key.guardrail.value,
+                      "source": "tier" if key.own_guardrail is None else "key"},
     }
 
 
