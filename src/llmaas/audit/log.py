@@ -11,7 +11,9 @@ pass field names, never values (a key's secret, the admin token, an upstream's a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,6 +22,7 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from llmaas.audit.chain import GENESIS, canonical, link
+from llmaas.errors import InvalidRequest, LlmaasError
 from llmaas.storage.tables import AuditHeadRow, AuditRow
 
 Outcome = Literal["ok", "refused"]
@@ -41,6 +44,18 @@ class AuditEntry:
     error_code: str | None
     details: dict[str, Any] = field(default_factory=dict)
     hash: str = ""
+
+
+@dataclass
+class Draft:
+    """The row a write will leave, filled in as the write learns more (a new key's prefix)."""
+
+    actor: str
+    source: str
+    action: str
+    target_type: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,36 @@ class AuditLog:
             session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=digest))
         return AuditEntry(**content, hash=digest)
 
+    @contextmanager
+    def writing(self, draft: Draft) -> Iterator[Draft]:
+        """Record the write run in the block: `ok` when it ends, `refused` with the error's code when it
+        raises a platform error or a ValueError (which propagates). Blocking.
+
+            with audit.writing(Draft("cli:ops", "local", "key.revoke", "key", prefix)):
+                keys.revoke(prefix)
+        """
+        try:
+            yield draft
+        except (LlmaasError, ValueError) as error:
+            self._record(draft, "refused", _code(error))
+            raise
+        self._record(draft, "ok", None)
+
+    @asynccontextmanager
+    async def awriting(self, draft: Draft) -> AsyncIterator[Draft]:
+        """`writing` for a coroutine: the row is written in a worker thread, off the event loop."""
+        try:
+            yield draft
+        except (LlmaasError, ValueError) as error:
+            await asyncio.to_thread(self._record, draft, "refused", _code(error))
+            raise
+        await asyncio.to_thread(self._record, draft, "ok", None)
+
+    def _record(self, draft: Draft, outcome: Outcome, error_code: str | None) -> None:
+        self.record(actor=draft.actor, source=draft.source, action=draft.action,
+                    target_type=draft.target_type, target=draft.target, outcome=outcome,
+                    error_code=error_code, details=draft.details)
+
     def entries(
         self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None,
         limit: int | None = 1000,
@@ -115,6 +160,16 @@ class AuditLog:
             missing = rows + 1 if head is not None and head.seq > rows else None
             return Verification(False, rows, missing, "the last rows are missing or the head was changed")
         return Verification(True, rows)
+
+
+def _code(error: LlmaasError | ValueError) -> str:
+    """The refusal's error code; a refusal without one is an invalid request (a bad value, a catalog
+    the change would break) unless the error's type says otherwise."""
+    if isinstance(error, LlmaasError) and error.code:
+        return error.code
+    if isinstance(error, (InvalidRequest, ValueError)) or not isinstance(error, LlmaasError):
+        return "invalid_request"
+    return error.type
 
 
 def _in_order(session: Session, batch: int = 1000) -> Iterator[AuditRow]:
