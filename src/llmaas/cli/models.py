@@ -190,7 +190,7 @@ def override(
            lambda store, base: store.set_model(model_id, fields, base=base, actor=actor(), merge=True,
                                                unset=unset or ()),
            action="catalog.override.update", target_type="model", target=model_id, fields=sorted(fields),
-           unset=sorted(unset or []))
+           **({"unset": sorted(unset)} if unset else {}))
 
 
 @app.command("alias")
