@@ -10,6 +10,7 @@ from sqlalchemy import Engine, delete, update
 from sqlalchemy.orm import Session
 
 from llmaas.audit import AuditLog
+from llmaas.storage.database import create_database_engine
 from llmaas.storage.tables import AuditRow
 
 
@@ -103,7 +104,9 @@ def test_a_rewritten_tail_is_caught(database: Engine) -> None:
 
 
 def test_concurrent_appenders_keep_one_chain(database: Engine) -> None:
-    audit = AuditLog(database)
+    """Two replicas, each with its own connection pool, appending at once."""
+    other = create_database_engine(database.url.render_as_string(hide_password=False))
+    replicas = {"a": AuditLog(database), "b": AuditLog(other)}
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -111,7 +114,7 @@ def test_concurrent_appenders_keep_one_chain(database: Engine) -> None:
         try:
             barrier.wait()
             for n in range(15):
-                _record(audit, actor=name, target=f"{name}{n}")
+                _record(replicas[name], actor=name, target=f"{name}{n}")
         except BaseException as error:  # surfaced below: a thread's failure must fail the test
             errors.append(error)
 
@@ -120,6 +123,8 @@ def test_concurrent_appenders_keep_one_chain(database: Engine) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    other.dispose()
     assert errors == []
-    result = audit.verify()
+    result = AuditLog(database).verify()
     assert result.ok and result.rows == 30
+    assert {e.actor for e in AuditLog(database).entries()} == {"a", "b"}
