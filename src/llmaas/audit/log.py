@@ -77,7 +77,6 @@ class AuditLog:
         outcome: Outcome = "ok", error_code: str | None = None, details: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         """Append one row, chained to the last. Blocking: call it off the event loop."""
-        now = datetime.now(UTC)
         facts = dict(details or {})
         with Session(self._database) as session, session.begin():
             # The head's update comes first: its row lock (PostgreSQL) or the database's write lock
@@ -87,9 +86,10 @@ class AuditLog:
                 .returning(AuditHeadRow.seq, AuditHeadRow.hash)
             ).one()
             content: dict[str, Any] = dict(
-                seq=seq, created_at=now, actor=actor[:200], action=action, target_type=target_type,
-                target=target[:200], source=source[:64], outcome=outcome, error_code=error_code,
-                details=facts)
+                # The time is taken under the lock, so times never run backwards along the chain.
+                seq=seq, created_at=datetime.now(UTC), actor=actor[:200], action=action,
+                target_type=target_type, target=target[:200], source=source[:64], outcome=outcome,
+                error_code=error_code, details=facts)
             digest = link(previous, canonical(**content))
             session.add(AuditRow(**content, previous_hash=previous, hash=digest))
             session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(hash=digest))
@@ -133,7 +133,8 @@ class AuditLog:
         `key.create` and `key.revoke`); `actor` matches exactly."""
         query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
         if since is not None:
-            query = query.where(AuditRow.created_at >= since)
+            # As UTC: SQLite compares the stored text, which drops the zone.
+            query = query.where(AuditRow.created_at >= since.astimezone(UTC))
         if action is not None:
             query = query.where(or_(AuditRow.action == action, AuditRow.action.startswith(f"{action}.",
                                                                                          autoescape=True)))
