@@ -38,7 +38,8 @@ def list_entries(
     table = Table("#", "when (UTC)", "actor", "from", "action", "target", "outcome", "details")
     for entry in reversed(entries):
         outcome = "ok" if entry.outcome == "ok" else f"[red]refused {entry.error_code or ''}[/red]"
-        details = ", ".join(f"{name}={value}" for name, value in sorted(entry.details.items()))
+        details = "; ".join(f"{name}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+                            for name, value in sorted(entry.details.items()))
         table.add_row(str(entry.seq), when(entry.created_at), escape(entry.actor), escape(entry.source),
                       entry.action, escape(f"{entry.target_type} {entry.target}"), outcome, escape(details))
     out.print(table)
