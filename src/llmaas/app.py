@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from llmaas import __version__
 from llmaas.api import system
+from llmaas.api.admin import audit as admin_audit
 from llmaas.api.admin import catalog as admin_catalog
 from llmaas.api.admin import tenancy as admin_tenancy
 from llmaas.api.admin import usage as admin_usage
@@ -22,6 +23,7 @@ from llmaas.api.errors import install_error_handlers
 from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
 from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
+from llmaas.audit import AuditLog
 from llmaas.auth import FailedAuthentications, KeyService
 from llmaas.catalog import Capability, Catalog, Upstream
 from llmaas.gateway import Gateway, ServedCatalog
@@ -115,12 +117,13 @@ def create_app(
     app.state.metrics = metrics
     app.state.served_catalog = served
     app.state.database = database
+    app.state.audit = AuditLog(database)
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     app.state.auth_failures = FailedAuthentications(
         burst=settings.auth_failure_burst, per_minute=settings.auth_failures_per_minute)
     install_error_handlers(app)
     # Chat, completions, embeddings and rerank are answered by OpenAIEndpoints, before FastAPI.
-    for module in (audio, models, usage, system, admin_tenancy, admin_usage, admin_catalog):
+    for module in (audio, models, usage, system, admin_tenancy, admin_usage, admin_catalog, admin_audit):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.openapi = documented(app)  # type: ignore[method-assign]

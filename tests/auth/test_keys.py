@@ -83,7 +83,7 @@ def test_another_process_revoking_takes_effect_after_the_cache_ttl(database: Eng
 def test_migrations_are_idempotent(database: Engine) -> None:
     migrate(database)
     with database.connect() as connection:
-        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0004"
+        assert connection.execute(text("select version_num from alembic_version")).scalar() == "0005"
 
 
 def test_a_key_from_before_tenancy_moves_to_the_default_tenant(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Every write runs in one transaction that first bumps the revision (taking its row's write lock, so
 concurrent writers validate one after the other), then changes the rows, then validates the catalog
-those rows make; any error rolls everything back, so a refused change writes nothing. Writes are
-audited in the log: who, which model or alias, which fields — never a value, which may be a secret.
+those rows make; any error rolls everything back, so a refused change writes nothing. The faces that
+call these writes record each in the audit log (llmaas.audit): who, which model or alias, which
+fields — never a value, which may be a secret.
 
     store = OverrideStore(database)
     catalog = store.set_model("mistral-small", {"retires_at": "2027-06-01"}, base=catalog, actor="cli:ops")
@@ -11,7 +12,6 @@ audited in the log: who, which model or alias, which fields — never a value, w
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,8 +35,6 @@ from llmaas.catalog.overrides import (
 )
 from llmaas.errors import NotFound
 from llmaas.storage.tables import CatalogAliasOverrideRow, CatalogModelOverrideRow, CatalogRevisionRow
-
-log = logging.getLogger(__name__)
 
 
 class OverrideStore:
@@ -109,10 +107,7 @@ class OverrideStore:
             announced = {base.base.get(model_id).deprecated_at, _day(stored.get("deprecated_at"))}
             self._not_backdated(announced, catalog.get(model_id))
 
-        catalog = self._write(base, change, check=not_backdated)
-        log.info("catalog override of model %r by %s: set %s; unset %s", model_id, actor,
-                 ", ".join(sorted(values)) or "nothing", ", ".join(sorted(unset)) or "nothing")
-        return catalog
+        return self._write(base, change, check=not_backdated)
 
     def clear_model(self, model_id: str, *, base: Catalog, actor: str) -> Catalog:
         """Drop the model's override: the file's entry applies again."""
@@ -123,9 +118,7 @@ class OverrideStore:
                 raise NotFound(f"The model `{model_id}` has no override.", param="model")
             session.delete(row)
 
-        catalog = self._write(base, change)
-        log.info("catalog override of model %r cleared by %s", model_id, actor)
-        return catalog
+        return self._write(base, change)
 
     def set_alias(self, alias: str, model_id: str, *, base: Catalog, actor: str) -> Catalog:
         """Point `alias` at a model the file lists (ModelNotFound otherwise), over any file alias."""
@@ -138,9 +131,7 @@ class OverrideStore:
         def change(session: Session, now: datetime) -> None:
             _put_alias(session, alias, model_id, now=now, actor=actor)
 
-        catalog = self._write(base, change)
-        log.info("catalog alias %r set to %r by %s", alias, model_id, actor)
-        return catalog
+        return self._write(base, change)
 
     def remove_alias(self, alias: str, *, base: Catalog, actor: str) -> Catalog:
         """Remove an alias: one set here is dropped, one of the file's is masked (NotFound if neither)."""
@@ -155,9 +146,7 @@ class OverrideStore:
             else:
                 session.delete(row)
 
-        catalog = self._write(base, change)
-        log.info("catalog alias %r removed by %s", alias, actor)
-        return catalog
+        return self._write(base, change)
 
     def _not_backdated(self, announced: set[date | None], new: ModelEntry) -> None:
         """A notice counts from the day it is given: a deprecation set or moved here cannot start in

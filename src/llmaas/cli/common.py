@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 from collections.abc import Iterator
@@ -9,13 +10,14 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
 
-from llmaas.errors import LlmaasError
+from llmaas.audit import LOCAL, AuditLog, Draft
+from llmaas.errors import LlmaasError, NotFound
 from llmaas.settings import load_settings
 from llmaas.storage.database import create_database_engine, migrate
 from llmaas.tenancy.money import to_nano
@@ -43,16 +45,41 @@ def opened_database(config: Path | None) -> Iterator[Engine]:
         engine.dispose()
 
 
-def signal_reload(config: Path | None) -> None:
-    """Send SIGHUP to the running `llmaas serve`: it reloads its catalog and its TLS certificate."""
+def actor() -> str:
+    """Who runs the command, as the audit log and the catalog overrides name them: `cli:<login>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name in some containers
+        return "cli"
+
+
+@contextmanager
+def audited(engine: Engine, action: str, target_type: str, target: str, **details: Any) -> Iterator[Draft]:
+    """Record the write run in the block in the audit log: by `cli:<login>`, from `local`; refused
+    when the block raises a platform error or a ValueError. Field names in `details`, never values.
+
+        with audited(engine, "tenant.create", "tenant", name, fields=["tier"]):
+            TenantService(engine).create(name=name, tier=tier)
+    """
+    with AuditLog(engine).writing(Draft(actor(), LOCAL, action, target_type, target, details)) as draft:
+        yield draft
+
+
+def signal_reload(config: Path | None, *, action: str, target_type: str) -> None:
+    """Send SIGHUP to the running `llmaas serve`: it reloads its catalog and its TLS certificate. The
+    request is audited as `action`; the server's log says how the reload went."""
     from llmaas.server import pid_file  # the web stack, only for the commands that need it
 
     path = pid_file(load_settings(config))
-    try:
-        os.kill(int(path.read_text()), signal.SIGHUP)
-    except (OSError, ValueError):
-        console.print(f"[red]No running llmaas serve found ({path}).[/red]")
-        raise typer.Exit(1) from None
+    with opened_database(config) as engine:
+        try:
+            with audited(engine, action, target_type, target_type, signal="SIGHUP"):
+                try:
+                    os.kill(int(path.read_text()), signal.SIGHUP)
+                except (OSError, ValueError):
+                    raise NotFound(f"No running llmaas serve found ({path}).", code="no_server") from None
+        except LlmaasError as error:
+            raise fail(error) from None
 
 
 def fail(error: LlmaasError | ValueError) -> typer.Exit:

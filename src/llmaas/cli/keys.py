@@ -8,8 +8,19 @@ import typer
 from rich.table import Table
 
 from llmaas.auth import KeyLimits, KeyService
-from llmaas.cli.common import ConfigOption, console, day, duration, euros, fail, opened_database, out, when
-from llmaas.errors import LlmaasError
+from llmaas.cli.common import (
+    ConfigOption,
+    audited,
+    console,
+    day,
+    duration,
+    euros,
+    fail,
+    opened_database,
+    out,
+    when,
+)
+from llmaas.errors import LlmaasError, NotFound
 from llmaas.guardrails import Policy
 from llmaas.tenancy.money import format_eur
 from llmaas.tenancy.tenants import DEFAULT_TENANT
@@ -37,14 +48,21 @@ def create(
     """
     limits = KeyLimits(requests_per_minute=rpm, tokens_per_minute=tpm, monthly_budget_nano=euros(budget_eur))
     expires_at = day(expires)
+    given = {"models": models, "requests_per_minute": rpm, "tokens_per_minute": tpm,
+             "monthly_budget_eur": budget_eur, "expires_at": expires, "guardrail": guardrail}
     with opened_database(config) as engine:
         try:
-            issued = KeyService(engine).create(
-                name=name, tenant=tenant, limits=limits,
-                allowed_models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
-                expires_at=None if expires_at is None else expires_at.replace(hour=23, minute=59, second=59),
-                guardrail=guardrail,
-            )
+            # The target is the new key's public prefix, known once it is issued; never its secret.
+            with audited(engine, "key.create", "key", "", tenant=tenant, name=name,
+                         fields=sorted(field for field, value in given.items() if value is not None)) as row:
+                issued = KeyService(engine).create(
+                    name=name, tenant=tenant, limits=limits,
+                    allowed_models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+                    expires_at=None if expires_at is None else expires_at.replace(hour=23, minute=59,
+                                                                                  second=59),
+                    guardrail=guardrail,
+                )
+                row.target = issued.key.prefix
         except LlmaasError as error:
             raise fail(error) from None
     console.print(f"Created key [bold]{issued.key.prefix}[/bold] ({issued.key.name}, tenant "
@@ -89,10 +107,12 @@ def revoke(prefix: str, config: ConfigOption = None) -> None:
     Example: llmaas keys revoke sk-llmaas-AbCd1234
     """
     with opened_database(config) as engine:
-        revoked = KeyService(engine).revoke(prefix)
-    if not revoked:
-        console.print(f"[red]No active key with prefix {prefix}.[/red]")
-        raise typer.Exit(1)
+        try:
+            with audited(engine, "key.revoke", "key", prefix):
+                if not KeyService(engine).revoke(prefix):
+                    raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+        except LlmaasError as error:
+            raise fail(error) from None
     console.print(f"Revoked {prefix}.")
 
 
@@ -106,9 +126,13 @@ def rotate(
 
     Example: llmaas keys rotate sk-llmaas-AbCd1234 --grace 7d
     """
+    period = duration(grace)
     with opened_database(config) as engine:
         try:
-            issued = KeyService(engine).rotate(prefix, grace=duration(grace))
+            with audited(engine, "key.rotate", "key", prefix,
+                         grace_seconds=int(period.total_seconds())) as row:
+                issued = KeyService(engine).rotate(prefix, grace=period)
+                row.details["new_prefix"] = issued.key.prefix
         except LlmaasError as error:
             raise fail(error) from None
     console.print(f"Rotated {prefix} to [bold]{issued.key.prefix}[/bold]; the old secret works for {grace}.")

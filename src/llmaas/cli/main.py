@@ -6,6 +6,7 @@
     llmaas keys create --tenant acme --name my-app    issue an API key (printed once, last line)
     llmaas models list                  the catalog, with the operator's overrides
     llmaas models deprecate mistral-small --retires-at 2027-06-30 --successor mistral-medium
+    llmaas audit verify                 check that no administrative write was edited or deleted
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.markup import escape
 
 from llmaas.catalog import load_catalog
 from llmaas.catalog.catalog import CatalogError
-from llmaas.cli import keys, models, tenancy, tls, usage
+from llmaas.cli import audit, keys, models, tenancy, tls, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.errors import TLSConfigError
 from llmaas.settings import load_settings
@@ -32,6 +33,7 @@ app.add_typer(tenancy.tenants_app, name="tenants")
 app.add_typer(tenancy.tiers_app, name="tiers")
 app.add_typer(models.app, name="models")
 app.add_typer(tls.app, name="tls")
+app.add_typer(audit.app, name="audit")
 app.command("usage")(usage.usage)
 
 

@@ -6,7 +6,6 @@ Overrides are written to the database; running servers pick them up by polling i
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -19,7 +18,16 @@ from rich.table import Table
 from llmaas.catalog import Catalog, lifecycle, load_catalog
 from llmaas.catalog.catalog import CatalogError
 from llmaas.catalog.store import OverrideStore
-from llmaas.cli.common import ConfigOption, console, fail, opened_database, out, signal_reload
+from llmaas.cli.common import (
+    ConfigOption,
+    actor,
+    audited,
+    console,
+    fail,
+    opened_database,
+    out,
+    signal_reload,
+)
 from llmaas.errors import LlmaasError
 from llmaas.settings import Settings, load_settings
 
@@ -33,24 +41,22 @@ def _file_catalog(settings: Settings) -> Catalog:
         raise fail(error) from None
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no login name in some containers
-        return "cli"
-
-
 def _propagation(settings: Settings) -> str:
     return (f"Running servers pick this up within {settings.catalog_poll_interval_s:g} s "
             "(catalog_poll_interval_s); no reload is needed.")
 
 
-def _write(config: Path | None, change: str, write: Callable[[OverrideStore, Catalog], Catalog]) -> None:
-    """Run one override write; on refusal, print why (nothing was written)."""
+def _write(
+    config: Path | None, change: str, write: Callable[[OverrideStore, Catalog], Catalog], *, action: str,
+    target_type: str, target: str, **details: Any,
+) -> None:
+    """Run one override write, audited as `action`; on refusal, print why (nothing was written)."""
     settings = load_settings(config)
+    base = _file_catalog(settings)
     with opened_database(config) as engine:
         try:
-            write(OverrideStore(engine), _file_catalog(settings))
+            with audited(engine, action, target_type, target, **details):
+                write(OverrideStore(engine), base)
         except LlmaasError as error:  # CatalogError among them
             console.print(f"[red]Not saved: {error.message}[/red]")
             raise typer.Exit(1) from None
@@ -147,7 +153,8 @@ def deprecate(
     advice = f", successor {successor}" if successor else ""
     _write(config, f"Model [bold]{model_id}[/bold] is deprecated from {notice} and retires on {retires}"
                    f"{advice}.",
-           lambda store, base: store.set_model(model_id, fields, base=base, actor=_actor(), merge=True))
+           lambda store, base: store.set_model(model_id, fields, base=base, actor=actor(), merge=True),
+           action="catalog.override.update", target_type="model", target=model_id, fields=sorted(fields))
 
 
 @app.command("override")
@@ -167,7 +174,8 @@ def override(
         if set_ or unset:
             raise typer.BadParameter("--clear goes alone", param_hint="--clear")
         _write(config, f"Cleared the override of [bold]{model_id}[/bold]; the catalog file's entry applies.",
-               lambda store, base: store.clear_model(model_id, base=base, actor=_actor()))
+               lambda store, base: store.clear_model(model_id, base=base, actor=actor()),
+               action="catalog.override.clear", target_type="model", target=model_id)
         return
     if not set_ and not unset:
         raise typer.BadParameter("give --set field=value, --unset field or --clear", param_hint="--set")
@@ -179,8 +187,10 @@ def override(
         fields[name.strip()] = _value(text)
     names = ", ".join([*fields, *(f"-{name}" for name in unset or [])])
     _write(config, f"Override of [bold]{model_id}[/bold] saved ({names}).",
-           lambda store, base: store.set_model(model_id, fields, base=base, actor=_actor(), merge=True,
-                                               unset=unset or ()))
+           lambda store, base: store.set_model(model_id, fields, base=base, actor=actor(), merge=True,
+                                               unset=unset or ()),
+           action="catalog.override.update", target_type="model", target=model_id, fields=sorted(fields),
+           **({"unset": sorted(unset)} if unset else {}))
 
 
 @app.command("alias")
@@ -198,10 +208,12 @@ def alias(
         raise typer.BadParameter("give either a MODEL or --remove", param_hint="MODEL")
     if model_id is None:
         _write(config, f"Removed alias [bold]{name}[/bold].",
-               lambda store, base: store.remove_alias(name, base=base, actor=_actor()))
+               lambda store, base: store.remove_alias(name, base=base, actor=actor()),
+               action="catalog.alias.remove", target_type="alias", target=name)
     else:
         _write(config, f"Alias [bold]{name}[/bold] → {model_id}.",
-               lambda store, base: store.set_alias(name, model_id, base=base, actor=_actor()))
+               lambda store, base: store.set_alias(name, model_id, base=base, actor=actor()),
+               action="catalog.alias.set", target_type="alias", target=name, model=model_id)
 
 
 @app.command("reload")
@@ -211,5 +223,5 @@ def reload(config: ConfigOption = None) -> None:
     In-flight requests finish on the catalog they started with. An invalid file is refused and
     logged by the server, which keeps the catalog it had. Overrides need no reload.
     """
-    signal_reload(config)
+    signal_reload(config, action="catalog.reload", target_type="catalog")
     console.print("Asked the server to reload its catalog; its log says how it went.")

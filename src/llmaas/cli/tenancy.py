@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from llmaas.cli.common import ConfigOption, console, euros, fail, opened_database, out, when
+from llmaas.cli.common import ConfigOption, audited, console, euros, fail, opened_database, out, when
 from llmaas.errors import LlmaasError
 from llmaas.guardrails import Policy
 from llmaas.tenancy import TenantService, TierService
@@ -28,11 +28,12 @@ def create_tenant(
 
     Example: llmaas tenants create acme --tier standard --prepaid-eur 500
     """
+    credit = euros(prepaid_eur)
+    fields = ["tier", "prepaid_credit_eur"] if credit is not None else ["tier"]
     with opened_database(config) as engine:
         try:
-            tenant = TenantService(engine).create(
-                name=name, tier=tier, prepaid_credit_nano=euros(prepaid_eur)
-            )
+            with audited(engine, "tenant.create", "tenant", name, fields=fields):
+                tenant = TenantService(engine).create(name=name, tier=tier, prepaid_credit_nano=credit)
         except LlmaasError as error:
             raise fail(error) from None
     console.print(f"Created tenant [bold]{tenant.name}[/bold] on tier {tenant.tier}.")
@@ -85,12 +86,13 @@ def set_tier(
     """
     changes = {"monthly_cap_nano": euros(cap_eur), "requests_per_minute": rpm, "tokens_per_minute": tpm,
                "output_tokens_per_hour": output_per_hour, "output_tokens_per_day": output_per_day}
+    given = {field: value for field, value in changes.items() if value is not None}
+    # Named as the admin API names them, so both faces' rows read alike.
+    fields = sorted([*(f.replace("_nano", "_eur") for f in given), *(["guardrail"] if guardrail else [])])
     with opened_database(config) as engine:
         try:
-            tier = TierService(engine).update(
-                name, guardrail=guardrail,
-                **{field: value for field, value in changes.items() if value is not None},
-            )
+            with audited(engine, "tier.update", "tier", name, fields=fields):
+                tier = TierService(engine).update(name, guardrail=guardrail, **given)
         except (LlmaasError, ValueError) as error:
             raise fail(error) from None
     console.print(f"Updated tier [bold]{tier.name}[/bold].")

@@ -51,5 +51,5 @@ def reload(config: ConfigOption = None) -> None:
     New connections get the new certificate; open ones keep theirs. A pair that cannot be used is
     refused and logged by the server, which keeps the certificate it had. The catalog is reloaded too.
     """
-    signal_reload(config)
+    signal_reload(config, action="tls.reload", target_type="tls")
     console.print("Asked the server to reload its certificate; its log says how it went.")

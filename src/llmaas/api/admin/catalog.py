@@ -7,12 +7,13 @@ applied to this replica at once and reaches the others by their poll (`catalog_p
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from llmaas.api.admin.deps import AdminDep, ServedCatalogDep
+from llmaas.api.admin.deps import AdminAudit, AdminDep, AuditDep, ServedCatalogDep
 from llmaas.api.admin.schemas import (
     AliasUpdate,
     CatalogAliasPublic,
@@ -20,6 +21,7 @@ from llmaas.api.admin.schemas import (
     CatalogOverridePublic,
     CatalogPublic,
 )
+from llmaas.audit import Draft
 from llmaas.catalog import Catalog, lifecycle
 from llmaas.catalog.catalog import CatalogError
 from llmaas.catalog.overrides import MASKED_SECRET, OverrideError, Overrides
@@ -79,12 +81,21 @@ async def _write(
         raise InvalidRequest(f"The {what} was not saved: {error}") from None
 
 
+def _override_write(
+    audit: AdminAudit, action: str, model_id: str, body: dict[str, Any]
+) -> AbstractAsyncContextManager[Draft]:
+    # Field names only: a value may be an upstream's api_key.
+    return audit.writing(action, "model", model_id, fields=sorted(body))
+
+
 @router.post("/catalog/reload")
-async def reload(_: AdminDep, served: ServedCatalogDep) -> dict[str, object]:
-    try:
-        catalog = await served.reload()
-    except CatalogError as error:
-        raise InvalidRequest(f"The catalog was not reloaded: {error}") from None
+async def reload(_: AdminDep, audit: AuditDep, served: ServedCatalogDep) -> dict[str, object]:
+    async with audit.writing("catalog.reload", "catalog", "catalog") as row:
+        try:
+            catalog = await served.reload()
+        except CatalogError as error:
+            raise InvalidRequest(f"The catalog was not reloaded: {error}") from None
+        row.details["revision"] = catalog.revision
     return {"models": [entry.id for entry in catalog], "aliases": catalog.aliases,
             "revision": catalog.revision}
 
@@ -101,46 +112,55 @@ async def get_catalog(_: AdminDep, served: ServedCatalogDep) -> CatalogPublic:
 
 @router.put("/catalog/models/{model_id:path}/override")
 async def put_override(
-    model_id: str, body: dict[str, Any], _: AdminDep, request: Request, served: ServedCatalogDep
+    model_id: str, body: dict[str, Any], _: AdminDep, audit: AuditDep, request: Request,
+    served: ServedCatalogDep,
 ) -> CatalogModelPublic:
     """Replace the model's override with the fields sent (any field but `id` and `engine`)."""
-    overrides = await _write(served, "override", lambda store, base: store.set_model(
-        model_id, body, base=base, actor=_actor(request)))
+    async with _override_write(audit, "catalog.override.set", model_id, body):
+        overrides = await _write(served, "override", lambda store, base: store.set_model(
+            model_id, body, base=base, actor=_actor(request)))
     return model_public(served.catalog, overrides, model_id)
 
 
 @router.patch("/catalog/models/{model_id:path}/override")
 async def patch_override(
-    model_id: str, body: dict[str, Any], _: AdminDep, request: Request, served: ServedCatalogDep
+    model_id: str, body: dict[str, Any], _: AdminDep, audit: AuditDep, request: Request,
+    served: ServedCatalogDep,
 ) -> CatalogModelPublic:
     """Add the fields sent to the model's override; fields not sent keep their overridden value."""
-    overrides = await _write(served, "override", lambda store, base: store.set_model(
-        model_id, body, base=base, actor=_actor(request), merge=True))
+    async with _override_write(audit, "catalog.override.update", model_id, body):
+        overrides = await _write(served, "override", lambda store, base: store.set_model(
+            model_id, body, base=base, actor=_actor(request), merge=True))
     return model_public(served.catalog, overrides, model_id)
 
 
 @router.delete("/catalog/models/{model_id:path}/override")
 async def delete_override(
-    model_id: str, _: AdminDep, request: Request, served: ServedCatalogDep
+    model_id: str, _: AdminDep, audit: AuditDep, request: Request, served: ServedCatalogDep
 ) -> CatalogModelPublic:
     """Drop the model's override: the catalog file's entry applies again."""
-    overrides = await _write(served, "override", lambda store, base: store.clear_model(
-        model_id, base=base, actor=_actor(request)))
+    async with audit.writing("catalog.override.clear", "model", model_id):
+        overrides = await _write(served, "override", lambda store, base: store.clear_model(
+            model_id, base=base, actor=_actor(request)))
     return model_public(served.catalog, overrides, model_id)
 
 
 @router.put("/catalog/aliases/{alias:path}")
 async def put_alias(
-    alias: str, body: AliasUpdate, _: AdminDep, request: Request, served: ServedCatalogDep
+    alias: str, body: AliasUpdate, _: AdminDep, audit: AuditDep, request: Request, served: ServedCatalogDep
 ) -> CatalogAliasPublic:
     """Point an alias at a model, adding it or overriding the file's."""
-    overrides = await _write(served, "alias", lambda store, base: store.set_alias(
-        alias, body.model, base=base, actor=_actor(request)))
+    async with audit.writing("catalog.alias.set", "alias", alias, model=body.model):
+        overrides = await _write(served, "alias", lambda store, base: store.set_alias(
+            alias, body.model, base=base, actor=_actor(request)))
     return next(a for a in aliases_public(served.catalog, overrides) if a.alias == alias)
 
 
 @router.delete("/catalog/aliases/{alias:path}", status_code=204)
-async def delete_alias(alias: str, _: AdminDep, request: Request, served: ServedCatalogDep) -> None:
+async def delete_alias(
+    alias: str, _: AdminDep, audit: AuditDep, request: Request, served: ServedCatalogDep
+) -> None:
     """Remove an alias: one set by an override is dropped, one from the file is masked."""
-    await _write(served, "alias", lambda store, base: store.remove_alias(
-        alias, base=base, actor=_actor(request)))
+    async with audit.writing("catalog.alias.remove", "alias", alias):
+        await _write(served, "alias", lambda store, base: store.remove_alias(
+            alias, base=base, actor=_actor(request)))

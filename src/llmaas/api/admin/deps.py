@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from llmaas.api.deps import client_address
+from llmaas.audit import ADMIN_TOKEN, AuditLog, Draft
 from llmaas.auth import FailedAuthentications
 from llmaas.errors import AuthenticationFailed, PermissionDenied
 from llmaas.gateway import ServedCatalog
@@ -38,6 +41,28 @@ async def get_served_catalog(request: Request) -> ServedCatalog:
     return served
 
 
+@dataclass(frozen=True)
+class AdminAudit:
+    """Records this request's write in the audit log: the admin token as actor (it names no person),
+    the client's address as source.
+
+        async with audit.writing("tenant.create", "tenant", body.name, fields=["tier"]):
+            ...
+    """
+
+    log: AuditLog
+    source: str
+
+    def writing(self, action: str, target_type: str, target: str,
+                **details: Any) -> AbstractAsyncContextManager[Draft]:
+        return self.log.awriting(Draft(ADMIN_TOKEN, self.source, action, target_type, target, details))
+
+
+async def get_admin_audit(request: Request) -> AdminAudit:
+    return AdminAudit(request.app.state.audit, client_address(request.scope) or "unknown")
+
+
 AdminDep = Annotated[None, Depends(require_admin)]
 DatabaseDep = Annotated[Engine, Depends(get_database)]
 ServedCatalogDep = Annotated[ServedCatalog, Depends(get_served_catalog)]
+AuditDep = Annotated[AdminAudit, Depends(get_admin_audit)]

@@ -144,3 +144,17 @@ class CatalogPublic(Strict):
 
 class AliasUpdate(Strict):
     model: str = Field(min_length=1, max_length=200, description="The model id the alias points to.")
+
+
+class AuditEntryPublic(Strict):
+    seq: int = Field(description="Position in the hash chain, from 1, without gaps.")
+    created_at: datetime
+    actor: str = Field(description="`admin-token` for the admin API, `cli:<login>` for the CLI.")
+    action: str = Field(description="What was done, e.g. `key.create`, `catalog.override.update`.")
+    target_type: str = Field(description="What it was done to: tier, tenant, key, model, alias, catalog.")
+    target: str = Field(description="Its name, a key's public prefix, a model id or an alias.")
+    source: str = Field(description="The client's address for the admin API, `local` for the CLI.")
+    outcome: Literal["ok", "refused"]
+    error_code: str | None = Field(description="Why a refused write was refused.")
+    details: dict[str, Any] = Field(description="Field names and other facts; never a secret value.")
+    hash: str = Field(description="sha256 of the previous row's hash and this row's content.")

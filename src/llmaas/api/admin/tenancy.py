@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from llmaas.api.admin.deps import AdminDep, DatabaseDep
+from llmaas.api.admin.deps import AdminDep, AuditDep, DatabaseDep
 from llmaas.api.admin.schemas import (
     KeyCreate,
     KeyCreated,
@@ -71,20 +72,24 @@ async def list_tiers(_: AdminDep, database: DatabaseDep) -> list[TierPublic]:
 
 
 @router.post("/tiers", status_code=201)
-async def create_tier(body: TierCreate, _: AdminDep, database: DatabaseDep) -> TierPublic:
+async def create_tier(body: TierCreate, _: AdminDep, audit: AuditDep, database: DatabaseDep) -> TierPublic:
     changes = _tier_changes(body)
     description = str(changes.pop("description", "") or "")
-    tier = await run_in_threadpool(
-        lambda: TierService(database).create(name=body.name, description=description, **changes)  # type: ignore[arg-type]
-    )
+    async with audit.writing("tier.create", "tier", body.name, fields=_fields(body)):
+        tier = await run_in_threadpool(
+            lambda: TierService(database).create(name=body.name, description=description, **changes)  # type: ignore[arg-type]
+        )
     return tier_public(tier)
 
 
 @router.patch("/tiers/{name}")
-async def update_tier(name: str, body: TierUpdate, _: AdminDep, database: DatabaseDep) -> TierPublic:
-    tier = await run_in_threadpool(
-        lambda: TierService(database).update(name, **_tier_changes(body))  # type: ignore[arg-type]
-    )
+async def update_tier(
+    name: str, body: TierUpdate, _: AdminDep, audit: AuditDep, database: DatabaseDep
+) -> TierPublic:
+    async with audit.writing("tier.update", "tier", name, fields=_fields(body)):
+        tier = await run_in_threadpool(
+            lambda: TierService(database).update(name, **_tier_changes(body))  # type: ignore[arg-type]
+        )
     return tier_public(tier)
 
 
@@ -94,16 +99,22 @@ async def list_tenants(_: AdminDep, database: DatabaseDep) -> list[TenantPublic]
 
 
 @router.post("/tenants", status_code=201)
-async def create_tenant(body: TenantCreate, _: AdminDep, database: DatabaseDep) -> TenantPublic:
-    tenant = await run_in_threadpool(lambda: TenantService(database).create(
-        name=body.name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
+async def create_tenant(
+    body: TenantCreate, _: AdminDep, audit: AuditDep, database: DatabaseDep
+) -> TenantPublic:
+    async with audit.writing("tenant.create", "tenant", body.name, fields=_fields(body)):
+        tenant = await run_in_threadpool(lambda: TenantService(database).create(
+            name=body.name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
     return tenant_public(tenant)
 
 
 @router.patch("/tenants/{name}")
-async def update_tenant(name: str, body: TenantUpdate, _: AdminDep, database: DatabaseDep) -> TenantPublic:
-    tenant = await run_in_threadpool(lambda: TenantService(database).update(
-        name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
+async def update_tenant(
+    name: str, body: TenantUpdate, _: AdminDep, audit: AuditDep, database: DatabaseDep
+) -> TenantPublic:
+    async with audit.writing("tenant.update", "tenant", name, fields=_fields(body)):
+        tenant = await run_in_threadpool(lambda: TenantService(database).update(
+            name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
     return tenant_public(tenant)
 
 
@@ -114,29 +125,43 @@ async def list_keys(_: AdminDep, request: Request, tenant: str | None = None) ->
 
 
 @router.post("/keys", status_code=201)
-async def create_key(body: KeyCreate, _: AdminDep, request: Request) -> KeyCreated:
+async def create_key(body: KeyCreate, _: AdminDep, audit: AuditDep, request: Request) -> KeyCreated:
     keys: KeyService = request.app.state.keys
     limits = KeyLimits(body.requests_per_minute, body.tokens_per_minute, to_nano(body.monthly_budget_eur))
-    issued = await run_in_threadpool(lambda: keys.create(
-        name=body.name, tenant=body.tenant, limits=limits, allowed_models=body.models,
-        expires_at=body.expires_at, guardrail=body.guardrail))
+    # The target is the new key's public prefix, known once it is issued; never its secret.
+    async with audit.writing("key.create", "key", "", tenant=body.tenant, name=body.name,
+                             fields=_fields(body)) as row:
+        issued = await run_in_threadpool(lambda: keys.create(
+            name=body.name, tenant=body.tenant, limits=limits, allowed_models=body.models,
+            expires_at=body.expires_at, guardrail=body.guardrail))
+        row.target = issued.key.prefix
     return _created(keys, issued)
 
 
 @router.post("/keys/{prefix}/revoke")
-async def revoke_key(prefix: str, _: AdminDep, request: Request) -> KeyPublic:
+async def revoke_key(prefix: str, _: AdminDep, audit: AuditDep, request: Request) -> KeyPublic:
     keys: KeyService = request.app.state.keys
-    if not await run_in_threadpool(keys.revoke, prefix):
-        raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+    async with audit.writing("key.revoke", "key", prefix):
+        if not await run_in_threadpool(keys.revoke, prefix):
+            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
     return next(key_public(k) for k in await run_in_threadpool(keys.list) if k.prefix == prefix)
 
 
 @router.post("/keys/{prefix}/rotate", status_code=201)
-async def rotate_key(prefix: str, body: KeyRotate, _: AdminDep, request: Request) -> KeyCreated:
+async def rotate_key(
+    prefix: str, body: KeyRotate, _: AdminDep, audit: AuditDep, request: Request
+) -> KeyCreated:
     keys: KeyService = request.app.state.keys
-    issued = await run_in_threadpool(
-        lambda: keys.rotate(prefix, grace=timedelta(seconds=body.grace_seconds)))
+    async with audit.writing("key.rotate", "key", prefix, grace_seconds=body.grace_seconds) as row:
+        issued = await run_in_threadpool(
+            lambda: keys.rotate(prefix, grace=timedelta(seconds=body.grace_seconds)))
+        row.details["new_prefix"] = issued.key.prefix
     return _created(keys, issued)
+
+
+def _fields(body: BaseModel) -> list[str]:
+    """The fields a request set, by name: what the audit log says of a write, never the values."""
+    return sorted(body.model_fields_set)
 
 
 def _created(keys: KeyService, issued: IssuedKey) -> KeyCreated:
