@@ -238,6 +238,16 @@ class RerankRequest(RequestBody):
 TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 
+class TranslationRequest(RequestBody):
+    """The form fields of POST /v1/audio/translations; the audio file travels beside them. OpenAI's
+    schema has no `language` (the target is English) and no `timestamp_granularities`: refused."""
+
+    model: str = Field(min_length=1, max_length=MAX_MODEL_NAME)
+    prompt: str | None = None
+    response_format: TranscriptionFormat | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+
+
 class TranscriptionRequest(RequestBody):
     """The form fields of POST /v1/audio/transcriptions; the audio file travels beside them."""
 
@@ -245,6 +255,7 @@ class TranscriptionRequest(RequestBody):
     language: str | None = Field(None, max_length=32)
     prompt: str | None = None
     response_format: TranscriptionFormat | None = None
+    stream: Literal[False] | None = Field(None, description="One answer at the end: only false is accepted.")
     temperature: float | None = Field(None, ge=0, le=1)
     timestamp_granularities: list[str] | None = Field(
         None, max_length=2, description="Sent as `timestamp_granularities[]`; the engine checks the values.")
