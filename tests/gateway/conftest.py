@@ -85,6 +85,7 @@ def engine(platform: Platform) -> Iterator[FakeEngine]:
     platform.engine.mode = "ok"
     platform.engine.pieces = None
     platform.engine.requests.clear()
+    platform.engine.forms.clear()
     for pool in platform.router.pools.values():
         for target in pool.targets:  # a test's failures must not trip the next test's breaker
             target.breaker = CircuitBreaker()
