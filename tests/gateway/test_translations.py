@@ -92,4 +92,8 @@ def test_a_translation_bills_every_started_minute(platform: Platform, engine: Fa
 
 def test_the_route_is_in_the_api_reference(platform: Platform) -> None:
     schema = httpx.get(f"{platform.url}/openapi.json").json()
-    assert "post" in schema["paths"][URL]
+    body = schema["paths"][URL]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert set(body["properties"]) == {"file", "model", "prompt", "response_format", "temperature"}
+    assert body["required"] == ["file", "model"]
+    transcriptions = schema["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
+    assert "timestamp_granularities[]" in transcriptions["multipart/form-data"]["schema"]["properties"]
