@@ -24,7 +24,7 @@ TIMINGS = {"prompt_n": 7, "prompt_ms": 1.5, "predicted_n": 3, "predicted_ms": 2.
 @dataclass
 class FakeEngine:
     """Set `mode` to change behaviour: ok, context_error, server_error, garbage, die_mid_stream, slow,
-    hang; refuse_file (transcriptions only).
+    hang; refuse_file (transcriptions and translations only).
 
     `delay_s` holds every chat and completion answer that long (so concurrent requests overlap);
     `usage` is what they report (tests.fakes.USAGE unless a test sets its own), or, when set,
@@ -51,6 +51,7 @@ class FakeEngine:
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/v1/rerank", self.rerank, methods=["POST"]),
                 Route("/v1/audio/transcriptions", self.transcriptions, methods=["POST"]),
+                Route("/v1/audio/translations", self.transcriptions, methods=["POST"]),
             ]
         )
 
@@ -136,7 +137,7 @@ class FakeEngine:
             upload = form["file"]
             assert not isinstance(upload, str)
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-            self.forms.append({**fields, "file": await upload.read()})
+            self.forms.append({**fields, "file": await upload.read(), "path": request.url.path})
         if self.mode == "refuse_file":  # as the transcription worker refuses audio it cannot decode
             error = {"message": "The audio could not be decoded.", "type": "invalid_request_error",
                      "param": "file", "code": None}

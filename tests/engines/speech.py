@@ -26,6 +26,10 @@ FRENCH = (
     "Merci beaucoup, je suis très content de vous voir. "
     "Je voudrais un café et un croissant, s'il vous plaît."
 )
+# FRENCH in English, the reference its translation is scored against.
+FRENCH_IN_ENGLISH = (
+    "Thank you very much, I am very happy to see you. I would like a coffee and a croissant, please."
+)
 
 # name: (PyAV container format, encoder, sample rate); Opus only takes 8 to 48 kHz rates.
 FORMATS: dict[str, tuple[str, str, int]] = {

@@ -53,6 +53,7 @@ def catalog_for(engine_url: str) -> Catalog:
         entry("embed-model", ["embeddings", "rerank"], dimensions=2,
               pricing={"input_per_million_tokens": 1000, "per_thousand_documents": 2}),
         entry("speech-model", ["transcription"], pricing={"per_audio_minute": 1}),
+        entry("speech-multi", ["transcription", "translation"], pricing={"per_audio_minute": 1}),
         entry("down-model", ["chat"], url=f"http://127.0.0.1:{free_port()}"),
         entry("old-model", ["chat"], deprecated_at="2026-09-01", retires_at="2036-06-01",
               successor="chat-model"),
@@ -84,6 +85,7 @@ def engine(platform: Platform) -> Iterator[FakeEngine]:
     platform.engine.mode = "ok"
     platform.engine.pieces = None
     platform.engine.requests.clear()
+    platform.engine.forms.clear()
     for pool in platform.router.pools.values():
         for target in pool.targets:  # a test's failures must not trip the next test's breaker
             target.breaker = CircuitBreaker()

@@ -136,3 +136,16 @@ def test_moderations_are_openai_shaped_and_metered(guarded: Guarded) -> None:
     assert (result.results[0].category_scores.model_extra or {})["prompt_injection"] > 0.5
     row = guarded.ledger(raw.headers["x-request-id"])
     assert row.endpoint == "/v1/moderations" and row.input_tokens > 0 and row.cost_nano > 0
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"input": "x", "n_predict": 1}, "n_predict"),  # undeclared: refused, never dropped
+    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}, "input"),
+])
+def test_moderations_refuse_what_they_cannot_screen(
+    guarded: Guarded, body: dict[str, object], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        guarded.client().post("/moderations", body=body, cast_to=object)
+    assert caught.value.body["param"] == param  # type: ignore[index]
+

@@ -21,6 +21,7 @@ class Capability(StrEnum):
     EMBEDDINGS = "embeddings"
     RERANK = "rerank"
     TRANSCRIPTION = "transcription"
+    TRANSLATION = "translation"  # speech to English text
     MODERATION = "moderation"
 
 

@@ -27,6 +27,7 @@ class Chat:
     capability = Capability.CHAT
 
     def check(self, entry: ModelEntry, request: ChatCompletionRequest) -> Call:
+        _check_refused(request)
         _check_features(entry, request)
         _check_messages(request)
         payload = request.model_dump(exclude_unset=True, by_alias=True, exclude=NOT_FORWARDED)
@@ -97,9 +98,11 @@ def _generation(path: str, entry: ModelEntry, payload: JSONObject, input_bound: 
         path, json=payload, input_tokens=input_bound, isolated=True,
         output_tokens=payload["max_tokens"] or entry.max_output_tokens or entry.context_length,
     )
+    # Set again below for a stream: the engine needs nothing else of it (include_obfuscation: no effect).
+    options = payload.pop("stream_options", None) or {}
     if payload.get("stream"):
         call.stream = True
-        call.include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+        call.include_usage = bool(options.get("include_usage"))
         # Always ask the engine for usage: the platform accounts for every token.
         payload["stream_options"] = {"include_usage": True}
     return call
@@ -123,6 +126,26 @@ def _max_tokens(entry: ModelEntry, asked: int | None) -> int | None:
             param="max_tokens",
         )
     return asked
+
+
+# OpenAI's chat fields this platform cannot honour, and why: a 400 naming the field, never a silent
+# answer without it (docs/api.md).
+REFUSED: dict[str, str] = {
+    "audio": "audio output is not supported; the answer is text",
+    "function_call": "the deprecated functions API is not supported; use tool_choice",
+    "functions": "the deprecated functions API is not supported; use tools",
+    "moderation": "the operator's guardrail policy screens requests; /v1/moderations screens texts",
+    "prediction": "predicted outputs are not supported",
+    "reasoning_effort": "the served models take no reasoning effort",
+    "verbosity": "the served models take no verbosity setting; use max_completion_tokens",
+    "web_search_options": "the platform searches nothing on a client's behalf",
+}
+
+
+def _check_refused(request: ChatCompletionRequest) -> None:
+    for name, reason in REFUSED.items():
+        if getattr(request, name) is not None:
+            raise InvalidRequest(f"'{name}' is not supported here: {reason}.", param=name)
 
 
 def _check_messages(request: ChatCompletionRequest) -> None:

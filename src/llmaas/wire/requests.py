@@ -148,17 +148,27 @@ class ResponseFormat(WireModel):
 
 class StreamOptions(WireModel):
     include_usage: bool | None = None
+    include_obfuscation: bool | None = Field(
+        None, description="Accepted, without effect: chunks carry no padding field (TLS protects them).")
 
 
 Stop = str | Annotated[list[str], Field(max_length=MAX_STOP)] | None
 # Accepted for OpenAI's clients, never forwarded: they concern OpenAI's own service, or the caller.
-NOT_FORWARDED: Final[set[str]] = {"metadata", "service_tier", "store", "user"}  # (model_dump's type)
+NOT_FORWARDED: Final[set[str]] = {  # (model_dump's type)
+    "metadata", "service_tier", "store", "user", "safety_identifier", "prompt_cache_key",
+    "prompt_cache_retention", "prompt_cache_options", "modalities",
+}
+Refused = Field(None, description="Refused when set (400 naming it): see docs/api.md.")
+NoEffect = "Accepted, without effect: "
 
 
 class ChatCompletionRequest(RequestBody):
     messages: list[ChatMessage] = Field(min_length=1)
     model: ModelName
+    audio: JSONObject | None = Refused
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    function_call: str | JSONObject | None = Refused
+    functions: list[JSONObject] | None = Refused
     logit_bias: LogitBias | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
@@ -166,9 +176,22 @@ class ChatCompletionRequest(RequestBody):
     max_completion_tokens: MaxTokens = None
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
         None, max_length=16, description="Accepted, without effect: nothing is stored.")
+    modalities: list[Literal["text"]] | None = Field(
+        None, max_length=1, description="Text is the only output: [\"text\"] is accepted.")
+    moderation: JSONObject | None = Refused
     n: int | None = Field(None, ge=1, le=1, description="Only one choice per request is served.")
+    prediction: JSONObject | None = Refused
     presence_penalty: float | None = Field(None, ge=-2, le=2)
+    prompt_cache_key: str | None = Field(
+        None, max_length=1024, description=NoEffect + "the engines' caches are kept apart per tenant.")
+    prompt_cache_options: JSONObject | None = Field(
+        None, description=NoEffect + "the operator configures the engines' caches.")
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = Field(
+        None, description=NoEffect + "the operator configures the engines' caches.")
+    reasoning_effort: str | None = Refused
     response_format: ResponseFormat | None = None
+    safety_identifier: str | None = Field(
+        None, max_length=1024, description=NoEffect + "it is for OpenAI's abuse monitoring.")
     seed: Seed = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = Field(
         None, description="Accepted, without effect: one tier of service.")
@@ -182,6 +205,8 @@ class ChatCompletionRequest(RequestBody):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
+    verbosity: str | None = Refused
+    web_search_options: JSONObject | None = Refused
     top_k: TopK = None
     min_p: MinP = None
     repetition_penalty: RepetitionPenalty = None
@@ -190,6 +215,7 @@ class ChatCompletionRequest(RequestBody):
 class CompletionRequest(RequestBody):
     model: ModelName
     prompt: str | list[str]
+    best_of: int | None = Field(None, ge=1, le=1, description="Only one candidate per request is served.")
     echo: bool | None = None
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     logit_bias: LogitBias | None = None
@@ -238,6 +264,16 @@ class RerankRequest(RequestBody):
 TranscriptionFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 
+class TranslationRequest(RequestBody):
+    """The form fields of POST /v1/audio/translations; the audio file travels beside them. OpenAI's
+    schema has no `language` (the target is English) and no `timestamp_granularities`: refused."""
+
+    model: str = Field(min_length=1, max_length=MAX_MODEL_NAME)
+    prompt: str | None = None
+    response_format: TranscriptionFormat | None = None
+    temperature: float | None = Field(None, ge=0, le=1)
+
+
 class TranscriptionRequest(RequestBody):
     """The form fields of POST /v1/audio/transcriptions; the audio file travels beside them."""
 
@@ -245,6 +281,7 @@ class TranscriptionRequest(RequestBody):
     language: str | None = Field(None, max_length=32)
     prompt: str | None = None
     response_format: TranscriptionFormat | None = None
+    stream: Literal[False] | None = Field(None, description="One answer at the end: only false is accepted.")
     temperature: float | None = Field(None, ge=0, le=1)
     timestamp_granularities: list[str] | None = Field(
         None, max_length=2, description="Sent as `timestamp_granularities[]`; the engine checks the values.")

@@ -1,4 +1,5 @@
-"""The speech-to-text worker: OpenAI's ``/v1/audio/transcriptions`` on faster-whisper, CPU, int8.
+"""The speech-to-text worker: OpenAI's ``/v1/audio/transcriptions`` and ``/v1/audio/translations``
+(speech in any language the model knows, as English text) on faster-whisper, CPU, int8.
 
     python -m llmaas.engines.workers.transcription --model-dir DIR --model-id ID --port PORT --threads N
 
@@ -39,6 +40,7 @@ from llmaas.engines.workers.transcripts import (
     RESPONSE_FORMATS,
     ResponseFormat,
     Segment,
+    Task,
     Transcript,
     Word,
     render,
@@ -63,6 +65,9 @@ MIN_AUDIO_SECONDS = 0.1
 BEAM_SIZE = 5
 VAD_FILTER = False
 FALLBACK_STEP = 0.2  # Whisper's temperature increment when a decode looks like a hallucination
+# OpenAI's translation requests have neither field: the target language is English, and the
+# schema has no timestamp_granularities. Refused, as OpenAI refuses a field it does not know.
+NOT_FOR_TRANSLATION = ("language", "timestamp_granularities[]", "timestamp_granularities")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class TranscriptionRequest:
     response_format: ResponseFormat
     segments: bool
     words: bool
+    task: Task = "transcribe"
 
     @property
     def temperatures(self) -> tuple[float, ...]:
@@ -82,12 +88,21 @@ class TranscriptionRequest:
         return tuple(round(self.temperature + i * FALLBACK_STEP, 2) for i in range(steps + 1))
 
 
-def parse_request(form: Form, *, languages: frozenset[str]) -> TranscriptionRequest:
+def parse_request(
+    form: Form, *, languages: frozenset[str], task: Task = "transcribe"
+) -> TranscriptionRequest:
     """Check the form as OpenAI does; ``languages`` are the codes the loaded model knows."""
     text = form.get
     upload = form.files.get("file")
     if upload is None:
         raise WorkerError("A file is required: send the audio as the 'file' form field.", param="file")
+    if task == "translate":
+        if languages <= {"en"}:  # an English-only model (tiny.en) knows no other language
+            raise WorkerError("This model is English-only: it cannot translate.", param="model",
+                              code="model_not_supported")
+        for name in NOT_FOR_TRANSLATION:
+            if name in form.fields:
+                raise WorkerError(f"Unrecognized request argument supplied: {name}", param=name)
 
     response_format = text("response_format") or "json"
     if response_format not in RESPONSE_FORMATS:
@@ -130,6 +145,7 @@ def parse_request(form: Form, *, languages: frozenset[str]) -> TranscriptionRequ
         response_format=response_format,
         segments=not granularities or "segment" in granularities,
         words="word" in granularities,
+        task=task,
     )
 
 
@@ -183,7 +199,7 @@ class Transcriber:
         segments, info = self.model.transcribe(
             audio,
             language=request.language,
-            task="transcribe",
+            task=request.task,
             initial_prompt=request.prompt,
             temperature=request.temperatures,
             beam_size=BEAM_SIZE,
@@ -221,6 +237,7 @@ class Transcriber:
             duration=info.duration,
             segments=tuple(segment for segment, _ in decoded),
             words=tuple(word for _, words in decoded for word in words),
+            task=request.task,
         )
 
 
@@ -261,9 +278,15 @@ class TranscriptionWorker:
         return JSONResponse({"object": "list", "data": [model]})
 
     async def transcriptions(self, request: Request) -> Response:
+        return await self._answer(request, "transcribe")
+
+    async def translations(self, request: Request) -> Response:
+        return await self._answer(request, "translate")
+
+    async def _answer(self, request: Request, task: Task) -> Response:
         transcriber = self.transcriber
         form = await read_form(request.headers, request.stream(), max_bytes=MAX_UPLOAD_BYTES)
-        parsed = parse_request(form, languages=transcriber.languages)
+        parsed = parse_request(form, languages=transcriber.languages, task=task)
         transcript = await anyio.to_thread.run_sync(
             transcriber.transcribe, parsed, limiter=self._limiter
         )
@@ -296,6 +319,7 @@ def create_app(model_dir: Path, model_id: str, threads: int = 1) -> Starlette:
             Route("/health", worker.health, methods=["GET"]),
             Route("/v1/models", worker.models, methods=["GET"]),
             Route("/v1/audio/transcriptions", worker.transcriptions, methods=["POST"]),
+            Route("/v1/audio/translations", worker.translations, methods=["POST"]),
         ],
         exception_handlers={
             WorkerError: handle_worker_error,

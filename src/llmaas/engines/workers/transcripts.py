@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from llmaas.wire.requests import TranscriptionFormat
 
 ResponseFormat = TranscriptionFormat  # the one list, shared with the gateway
+Task = Literal["transcribe", "translate"]  # Whisper's tasks: the spoken language's text, or English
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = get_args(ResponseFormat)
 
 # Whisper's language codes and the lower-case names OpenAI reports in verbose_json.
@@ -73,6 +74,7 @@ class Transcript:
     """Seconds of decoded audio, what usage is billed on."""
     segments: tuple[Segment, ...]
     words: tuple[Word, ...] = field(default=())
+    task: Task = "transcribe"
 
     @property
     def text(self) -> str:
@@ -98,8 +100,10 @@ def render_verbose_json(
 ) -> dict[str, Any]:
     """OpenAI's verbose_json; ``segments`` and ``words`` follow ``timestamp_granularities[]``."""
     body: dict[str, Any] = {
-        "task": "transcribe",
-        "language": LANGUAGE_NAMES.get(transcript.language, transcript.language),
+        "task": transcript.task,
+        # A translation's language is its output's, always English (OpenAI's TranslationVerbose).
+        "language": "english" if transcript.task == "translate"
+        else LANGUAGE_NAMES.get(transcript.language, transcript.language),
         "duration": round(transcript.duration, 3),
         "text": transcript.text,
     }
