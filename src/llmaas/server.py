@@ -70,6 +70,7 @@ def run(settings: Settings, console: Console) -> None:
         http="httptools",
         timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
+        log_config=None,  # uvicorn's loggers use ours: its tracebacks too are content-free
         **listening,
     )
     served: ServedCatalog = app.state.served_catalog

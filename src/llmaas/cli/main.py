@@ -23,6 +23,7 @@ from llmaas.catalog.catalog import CatalogError
 from llmaas.cli import keys, models, tenancy, tls, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.errors import TLSConfigError
+from llmaas.observability.logs import content_free_handler
 from llmaas.settings import load_settings
 from llmaas.storage.database import private_home
 
@@ -86,9 +87,10 @@ def serve(
 def configure_logging(level: str) -> None:
     """The platform's own loggers at `level`; other libraries' at INFO at most, whatever `level`: their
     DEBUG output (SQLAlchemy's statement parameters and rows, HTTP clients' exchanges) is not ours to
-    keep free of secrets and content."""
+    keep free of secrets and content. Tracebacks are logged without exception messages, which may
+    quote a request (observability/logs.py)."""
     logging.basicConfig(level=max(logging.getLevelName(level), logging.INFO),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        handlers=[content_free_handler()])
     logging.getLogger("llmaas").setLevel(level)
 
 
