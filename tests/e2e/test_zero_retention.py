@@ -189,11 +189,16 @@ def fail_with_canaries(served: Served, run: str) -> None:
                          data={"model": WHISPER, "response_format": canary},
                          files={"file": (f"{canary}.wav", speak("Hello there."), "audio/wav")})
     assert refused.status_code == 400, refused.text
-    admin = httpx.post(f"{served.url}/admin/api/tenants", timeout=60, json={
-        "name": "acme", "tier": "standard", "prepaid_credit_eur": canary},
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    operator = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    admin = httpx.post(f"{served.url}/admin/api/tenants", timeout=60, headers=operator, json={
+        "name": "acme", "tier": "standard", "prepaid_credit_eur": canary})
     assert admin.status_code in (400, 422), admin.text
-    assert canary not in admin.text
+    override = httpx.patch(f"{served.url}/admin/api/catalog/models/{CHAT}/override", timeout=60,
+                           headers=operator, json={"context_length": canary})
+    assert override.status_code == 400, override.text
+    assert canary not in admin.text + override.text
+    metrics = httpx.get(f"{served.url}/metrics", timeout=60)
+    assert metrics.status_code == 200 and run not in metrics.text, "no canary in a metric label"
 
 
 def kill_an_engine_mid_stream(served: Served, run: str) -> None:
