@@ -1,8 +1,9 @@
 """Zero retention, proven: canaries through every endpoint, then not a trace of them on disk.
 
 `llmaas serve` runs with the real engines at log level DEBUG, its home, its TMPDIR and its log in fresh
-directories. Canary strings go through chat (streamed and not), completions, embeddings, rerank,
-moderations, the guardrail's screening (flagged and blocked), a transcription of speech that says a canary word, an image data URL carrying one, and
+directories. Canary strings go through chat (streamed and not, with tools, `user`, `metadata` and
+`stop`), completions, embeddings, rerank, moderations, the guardrail's screening (flagged and
+blocked), a transcription of speech that says a canary word, an image data URL carrying one, and
 through requests that fail: an unknown model, a malformed body, a bad value and an unknown field on
 each endpoint (pydantic would echo the value), the admin API, an engine killed mid-stream. Once the
 server has stopped, the database (SQLite with its WAL, or PostgreSQL's dump and its files), every log,
@@ -46,7 +47,7 @@ CATALOG = f"""
 id = "{CHAT}"
 family = "smollm2"
 owned_by = "huggingface"
-capabilities = ["chat", "completions"]
+capabilities = ["chat", "completions", "tools", "json"]  # tools: their names and descriptions too
 context_length = 8192
 max_output_tokens = 2048
 license = "Apache-2.0"
@@ -143,6 +144,13 @@ def send_canaries(served: Served, run: str, image: bytes) -> None:
     stream = client.chat.completions.create(model=CHAT, messages=messages, max_tokens=24, stream=True,
                                             stream_options={"include_usage": True})
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    tools = [{"type": "function", "function": {
+        "name": f"lookup_{run}", "description": f"canary-tool-{run}",
+        "parameters": {"type": "object", "properties": {f"canary_{run}": {"type": "string"}}}}}]
+    dressed = httpx.post(f"{served.url}/v1/chat/completions", headers=_auth(served), timeout=60, json={
+        "model": CHAT, "messages": messages, "max_tokens": 8, "tools": tools, "user": f"canary-user-{run}",
+        "metadata": {"note": f"canary-metadata-{run}"}, "stop": [f"canary-stop-{run}"], "seed": 7})
+    assert dressed.status_code == 200, dressed.text
     completion = client.completions.create(model=CHAT, prompt=f"canary-completion-{run} says", max_tokens=16)
     assert completion.choices[0].text is not None
     embedded = client.embeddings.create(model=EMBEDDINGS, input=[f"canary-embedding-{run}", "caña ärger"])
