@@ -31,7 +31,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from tests.clients import sdk
 from tests.databases import _pg_bin, postgres_server
 from tests.e2e.conftest import Served, children, serving
-from tests.engines.speech import espeak_available, speak
+from tests.engines.speech import encode, espeak_available, speak
 
 CHAT = "smollm2-135m-instruct"
 EMBEDDINGS = "multilingual-e5-small"
@@ -174,6 +174,10 @@ def send_canaries(served: Served, run: str, image: bytes) -> None:
     heard = client.audio.transcriptions.create(model=WHISPER, file=(f"canary-{run}.wav", spoken),
                                                prompt=f"canary-prompt-{run}")
     assert SPOKEN in heard.text.lower(), f"the canary word went through whisper: {heard.text!r}"
+    mp3 = encode(spoken, "mp3")  # decoded by PyAV in memory, as every compressed format
+    verbose = client.audio.transcriptions.create(model=WHISPER, file=(f"canary-{run}.mp3", mp3),
+                                                 response_format="verbose_json")
+    assert SPOKEN in verbose.text.lower(), f"the canary word went through whisper as MP3: {verbose.text!r}"
     data_url = "data:image/png;base64," + base64.b64encode(image).decode()
     with pytest.raises(openai.BadRequestError):  # this model has no vision: refused, and not kept either
         client.chat.completions.create(model=CHAT, max_tokens=8, messages=[{"role": "user", "content": [
@@ -208,6 +212,10 @@ def fail_with_canaries(served: Served, run: str) -> None:
                          data={"model": WHISPER, "response_format": canary},
                          files={"file": (f"{canary}.wav", speak("Hello there."), "audio/wav")})
     assert refused.status_code == 400, refused.text
+    unknown = httpx.post(f"{served.url}/v1/audio/transcriptions", headers=_auth(served), timeout=60,
+                         data={"model": WHISPER, f"canary_{run}": canary},
+                         files={"file": ("a.wav", speak("Hello there."), "audio/wav")})
+    assert unknown.status_code in (200, 400), unknown.text
     operator = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     admin = httpx.post(f"{served.url}/admin/api/tenants", timeout=60, headers=operator, json={
         "name": "acme", "tier": "standard", "prepaid_credit_eur": canary})
