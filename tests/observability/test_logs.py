@@ -36,12 +36,17 @@ def captured() -> Iterator[io.StringIO]:
     text = io.StringIO()
     handler = logging.StreamHandler(text)
     handler.setFormatter(ContentFreeFormatter(LOG_FORMAT))
-    root = logging.getLogger()
+    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn")
+    # As in `llmaas serve`, where nothing configured uvicorn's loggers: an earlier test's server may
+    # have given them uvicorn's own handlers (its default log_config), which stop at "uvicorn".
+    kept = uvicorn.handlers[:], uvicorn.propagate
+    uvicorn.handlers, uvicorn.propagate = [], True
     root.addHandler(handler)
     try:
         yield text
     finally:
         root.removeHandler(handler)
+        uvicorn.handlers, uvicorn.propagate = kept
 
 
 def test_a_traceback_keeps_frames_and_types_not_messages() -> None:
