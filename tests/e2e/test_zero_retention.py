@@ -1,13 +1,13 @@
 """Zero retention, proven: canaries through every endpoint, then not a trace of them on disk.
 
-`llmaas serve` runs with the real engines at log level DEBUG, its home, its TMPDIR and its log in fresh
-directories. Canary strings go through chat (streamed and not, with tools, `user`, `metadata` and
+`llmaas serve` runs with the real engines at log level DEBUG, its home, its TMPDIR, its $HOME and its log
+in fresh directories. Canary strings go through chat (streamed and not, with tools, `user`, `metadata` and
 `stop`), completions, embeddings, rerank, moderations, the guardrail's screening (flagged and
 blocked), a transcription of speech that says a canary word, an image data URL carrying one, and
 through requests that fail: an unknown model, a malformed body, a bad value and an unknown field on
 each endpoint (pydantic would echo the value), the admin API, an engine killed mid-stream. Once the
 server has stopped, the database (SQLite with its WAL, or PostgreSQL's dump and its files), every log,
-the engines' output, the server's TMPDIR and every file written under /tmp since the test began are
+the engines' output, the server's TMPDIR and $HOME, and every file written under /tmp since the test began are
 searched: no canary may be found. docs/security.md lists this test with the promises it proves.
 """
 
@@ -28,6 +28,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from llmaas.settings import Settings
 from tests.clients import sdk
 from tests.databases import _pg_bin, postgres_server
 from tests.e2e.conftest import Served, children, serving
@@ -101,9 +102,12 @@ def test_no_canary_is_kept_anywhere(database: str | None, tmp_path: Path) -> Non
     started = time.time() - 1  # mtimes have a coarse clock on some file systems
     run = secrets.token_hex(8)  # in every canary: one needle finds them all
     home, tmpdir, log = tmp_path / "home", tmp_path / "tmp", tmp_path / "serve.log"
+    user = tmp_path / "user"  # the processes' $HOME: where a library would keep a cache of its own
     tmpdir.mkdir()
+    user.mkdir()
     (tmp_path / "catalog.toml").write_text(CATALOG)
-    env = {"LLMAAS_LOG_LEVEL": "DEBUG", "TMPDIR": str(tmpdir), "LLMAAS_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {"LLMAAS_LOG_LEVEL": "DEBUG", "TMPDIR": str(tmpdir), "LLMAAS_ADMIN_TOKEN": ADMIN_TOKEN,
+           "HOME": str(user), "LLMAAS_CACHE_DIR": str(Settings().cache_dir)}  # the engines built once
     if database is not None:
         env["LLMAAS_DATABASE_URL"] = database
     image = b"\x89PNG\r\n\x1a\n" + f"canary-image-{run}".encode() + os.urandom(64)
@@ -117,7 +121,7 @@ def test_no_canary_is_kept_anywhere(database: str | None, tmp_path: Path) -> Non
     # The server has stopped: its logs are flushed, SQLite's WAL checkpointed, the engines gone.
     needles = [run.encode(), run.encode("utf-16-le"), SPOKEN.encode(), SPOKEN.capitalize().encode(),
                SPOKEN.upper().encode(), base64.b64encode(image)[12:60]]
-    places = [home, tmpdir, log]
+    places = [home, tmpdir, user, log]
     if database is not None:
         dump = tmp_path / "dump.sql"
         dump.write_bytes(subprocess.run(
@@ -126,6 +130,8 @@ def test_no_canary_is_kept_anywhere(database: str | None, tmp_path: Path) -> Non
         assert b"CREATE TABLE" in dump.read_bytes()
         places.append(dump)
     assert log.stat().st_size > 0 and b"DEBUG" in log.read_bytes(), "the log is at DEBUG"
+    # Nothing in $HOME at all: no library's cache, and no telemetry device id (onnxruntime's).
+    assert not [path for path in user.rglob("*") if path.is_file()], list(user.rglob("*"))
     found = {hit for place in places for hit in search(place, needles)}
     found |= set(search(Path("/tmp"), needles, since=started))  # PostgreSQL's data and WAL among them
     assert not found, "canaries kept on disk:\n" + "\n".join(sorted(found))

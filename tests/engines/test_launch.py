@@ -78,8 +78,8 @@ def test_each_engine_answers_only_its_own_secret(tmp_path: Path, monkeypatch: py
     ])
     llama, worker = launch.engine_specs(Settings(cache_dir=tmp_path, engine_base_port=21300), catalog)
     assert llama.api_key and worker.api_key and llama.api_key != worker.api_key
-    assert llama.env == {"LLAMA_API_KEY": llama.api_key}
-    assert worker.env == {"LLMAAS_ENGINE_API_KEY": worker.api_key}
+    assert llama.env == {"LLAMA_API_KEY": llama.api_key, "ORT_DISABLE_TELEMETRY": "1"}
+    assert worker.env == {"LLMAAS_ENGINE_API_KEY": worker.api_key, "ORT_DISABLE_TELEMETRY": "1"}
     for spec in (llama, worker):  # the command line is visible to every user of the machine
         assert spec.api_key is not None and spec.api_key not in " ".join(spec.command)
     upstreams = launch.embedded_upstreams([llama, worker])

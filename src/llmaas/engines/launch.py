@@ -31,6 +31,11 @@ CONTENT_FLAGS = frozenset({
     "--log-prompts-dir", "--slot-save-path", "--slots", "--prompt-cache", "--prompt-cache-all",
 })
 
+# What every engine's environment says, over the platform's own. onnxruntime's Linux wheels (1.31 on)
+# carry Microsoft's 1DS telemetry, on by default: at import it writes a device id and an event store
+# under ~/.cache/Microsoft and uploads a process event when it can. This is its full opt-out.
+ENGINE_ENVIRONMENT = {"ORT_DISABLE_TELEMETRY": "1"}
+
 
 def embedded_models(catalog: Catalog) -> list[ModelEntry]:
     return [entry for entry in catalog if entry.engine is not None]
@@ -65,7 +70,7 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
             key = secrets.token_urlsafe(32)
             specs.append(EngineSpec(
                 entry.id, _command(settings, entry, entry.engine, port), port,
-                env={"LLAMA_API_KEY" if llama else ENGINE_KEY_VARIABLE: key},
+                env={**ENGINE_ENVIRONMENT, "LLAMA_API_KEY" if llama else ENGINE_KEY_VARIABLE: key},
                 cache_isolation=entry.engine.cache_isolation if llama else "off", api_key=key,
             ))
             port += 1
