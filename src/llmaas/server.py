@@ -23,7 +23,7 @@ from llmaas.app import create_app
 from llmaas.catalog import Catalog
 from llmaas.catalog.catalog import CatalogError
 from llmaas.engines.launch import embedded_upstreams, engine_specs, prepare
-from llmaas.engines.supervisor import Supervisor
+from llmaas.engines.supervisor import Supervisor, forbid_core_dumps
 from llmaas.errors import TLSConfigError
 from llmaas.gateway.serving import ServedCatalog, load_served_catalog
 from llmaas.routing import Router
@@ -41,6 +41,7 @@ def pid_file(settings: Settings) -> Path:
 def run(settings: Settings, console: Console) -> None:
     """Serve until stopped. An unusable catalog raises CatalogError, unusable TLS settings
     TLSConfigError, before anything is started."""
+    forbid_core_dumps()  # before any engine starts: they inherit it
     tls, listening = listening_options(settings)
     database = create_database_engine(settings.resolved_database_url)
     migrate(database)
@@ -69,6 +70,7 @@ def run(settings: Settings, console: Console) -> None:
         http="httptools",
         timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
+        log_config=None,  # uvicorn's loggers use ours: its tracebacks too are content-free
         **listening,
     )
     served: ServedCatalog = app.state.served_catalog

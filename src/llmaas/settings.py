@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         None, ge=0, le=1,
         description="Prompt-injection score from which a prompt is flagged or blocked; unset, the model's "
         "own (0.5). Lower catches more and flags more innocent prompts (docs/guardrails.md).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="The gateway's log level; at DEBUG the engines' own output joins the log. Content "
+        "(prompts, answers, audio, images) is never logged at any level (docs/security.md).",
     )
 
     @field_validator("trusted_proxies", mode="before")

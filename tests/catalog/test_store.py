@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, event, inspect, text
 
 from llmaas.catalog import Catalog, ModelEntry
 from llmaas.catalog.catalog import CatalogError
@@ -205,3 +205,23 @@ def test_the_migration_downgrades_and_upgrades_again(database: Engine) -> None:
         assert "catalog_revision" not in inspect(connection).get_table_names()
         command.upgrade(config, "head")
     assert OverrideStore(database).revision() == 0
+
+
+def test_a_value_wrong_on_its_own_is_refused_before_any_write(
+    store: OverrideStore, base: Catalog, database: Engine
+) -> None:
+    """A refused write rolled back is still in PostgreSQL's WAL: a mistyped secret must not get there."""
+    sent: list[str] = []
+
+    def record(_connection: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        sent.append(f"{statement} {parameters}")
+
+    event.listen(database, "before_cursor_execute", record)
+    try:
+        with pytest.raises(OverrideError, match="context_length") as refused:
+            store.set_model("a", {"context_length": "canary-5e1d"}, base=base, actor=ACTOR)
+    finally:
+        event.remove(database, "before_cursor_execute", record)
+    assert "canary-5e1d" not in str(refused.value)
+    assert not [statement for statement in sent if "canary-5e1d" in statement]
+    assert store.load().models == {}

@@ -6,6 +6,7 @@ over HTTPS with two of the small models, starts only for the tests that ask for 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import ssl
@@ -95,7 +96,9 @@ def served_https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _serve(home: Path, *args: str, ca: Path | None = None, env: dict[str, str] | None = None,
-           ) -> Iterator[Served]:
+           log_path: Path | None = None) -> Iterator[Served]:
+    """`llmaas serve` on a free port, with an API key, until the generator is closed; its output (the
+    gateway's log, and the engines' at DEBUG) goes to `log_path`, by default serve.log in `home`."""
     port = free_port()
     env = {
         **os.environ,
@@ -105,7 +108,7 @@ def _serve(home: Path, *args: str, ca: Path | None = None, env: dict[str, str] |
         "LLMAAS_HEALTH_INTERVAL_S": "0.5",
         **(env or {}),
     }
-    log_path = home / "serve.log"
+    log_path = log_path or home / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "llmaas", "serve", "--port", str(port), *args],
@@ -133,6 +136,9 @@ def _serve(home: Path, *args: str, ca: Path | None = None, env: dict[str, str] |
             raise
         # Teardown doubles as the test of a clean stop: no engine may outlive the platform.
         assert not [pid for pid in engines if Path(f"/proc/{pid}").exists()], "engines left running"
+
+
+serving = contextlib.contextmanager(_serve)  # for a test that stops the server itself, then looks
 
 
 def children(parent: int) -> list[int]:

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from llmaas.catalog import Catalog, EmbeddedEngine, ModelEntry
-from llmaas.engines import launch
+from llmaas.catalog.catalog import CatalogError
+from llmaas.engines import launch, supervisor
 from llmaas.settings import Settings
 
 
@@ -77,9 +78,43 @@ def test_each_engine_answers_only_its_own_secret(tmp_path: Path, monkeypatch: py
     ])
     llama, worker = launch.engine_specs(Settings(cache_dir=tmp_path, engine_base_port=21300), catalog)
     assert llama.api_key and worker.api_key and llama.api_key != worker.api_key
-    assert llama.env == {"LLAMA_API_KEY": llama.api_key}
-    assert worker.env == {"LLMAAS_ENGINE_API_KEY": worker.api_key}
+    assert llama.env == {"LLAMA_API_KEY": llama.api_key, "ORT_DISABLE_TELEMETRY": "1"}
+    assert worker.env == {"LLMAAS_ENGINE_API_KEY": worker.api_key, "ORT_DISABLE_TELEMETRY": "1"}
     for spec in (llama, worker):  # the command line is visible to every user of the machine
         assert spec.api_key is not None and spec.api_key not in " ".join(spec.command)
     upstreams = launch.embedded_upstreams([llama, worker])
     assert (upstreams["m"][0].api_key, upstreams["e"][0].api_key) == (llama.api_key, worker.api_key)
+
+
+def test_llama_server_keeps_no_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No prompt logging, no log file, no saved slots, no prompt cache file, no /slots monitor."""
+    monkeypatch.setattr(launch, "ensure_llama_server", lambda cache_dir, **_: Path("/opt/llama-server"))
+    settings = Settings(cache_dir=tmp_path, engine_base_port=21400)
+    [spec] = launch.engine_specs(settings, vision_catalog(tmp_path))
+    command = spec.command
+    # info: its trace (4) and debug (5) levels print prompts
+    assert command[command.index("--log-verbosity") + 1] == "3"
+    assert "--no-slots" in command
+    assert set(command) & launch.CONTENT_FLAGS == {"--log-verbosity"}
+
+
+@pytest.mark.parametrize("flag", ["--verbose", "-lv=5", "--log-file", "--slot-save-path",
+                                  "--log-prompts-dir", "--slots", "--prompt-cache"])
+def test_a_catalog_may_not_turn_content_logging_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str
+) -> None:
+    monkeypatch.setattr(launch, "ensure_llama_server", lambda cache_dir, **_: Path("/opt/llama-server"))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    catalog = Catalog([ModelEntry(
+        id="m", family="f", owned_by="me", capabilities=["chat"], context_length=512, license="MIT",
+        engine=EmbeddedEngine(kind="llama", model_path=tmp_path / "m.gguf", extra_args=[flag, "/tmp/x"]),
+    )])
+    with pytest.raises(CatalogError, match=flag.split("=")[0]):
+        launch.engine_specs(Settings(cache_dir=tmp_path), catalog)
+
+
+def test_engines_inherit_no_llama_arg_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLAMA_ARG_LOG_FILE", "/tmp/prompts.log")
+    monkeypatch.setenv("LLMAAS_SOMETHING", "kept")
+    inherited = supervisor._inherited_environment()
+    assert "LLAMA_ARG_LOG_FILE" not in inherited and inherited["LLMAAS_SOMETHING"] == "kept"

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from llmaas.catalog.catalog import Catalog, CatalogError
 from llmaas.catalog.models import ModelEntry
@@ -73,6 +73,23 @@ def check_field_names(names: Iterable[str]) -> None:
             raise OverrideError(f"`{name}` cannot be overridden: change it in the catalog file.", field=name)
         if name not in OVERRIDABLE_FIELDS:
             raise OverrideError(f"models have no field `{name}`.", field=name)
+
+
+def check_field_values(model_id: str, fields: Mapping[str, Any]) -> None:
+    """Refuse, before anything is written, a value that is wrong whatever it is merged with: a write
+    refused inside its transaction is rolled back, but PostgreSQL's WAL (and its archives and
+    standbys) keep what it wrote, a mistyped secret included. Tables (a partial one merges into the
+    current value) and checks across fields are left to the transaction."""
+    for name, value in fields.items():
+        field = ModelEntry.model_fields.get(name)
+        if field is None or isinstance(value, dict):
+            continue
+        try:
+            typed: Any = Annotated[field.annotation, field]  # the field's type and its constraints
+            TypeAdapter(typed).validate_python(value)
+        except ValidationError as exc:  # its message only: the value may be a secret
+            message = exc.errors(include_input=False)[0]["msg"]
+            raise OverrideError(f"model {model_id!r}: {name}: {message}", field=name) from None
 
 
 def check_no_masked_secret(fields: Mapping[str, Any]) -> None:

@@ -31,6 +31,7 @@ from llmaas.catalog.overrides import (
     OverridesUnavailable,
     apply_overrides,
     check_field_names,
+    check_field_values,
     check_no_masked_secret,
 )
 from llmaas.errors import NotFound
@@ -84,6 +85,7 @@ class OverrideStore:
         except PydanticSerializationError:
             raise OverrideError(f"the override of {model_id!r} is not JSON data.") from None
         check_field_names([*values, *unset])
+        check_field_values(model_id, values)
         check_no_masked_secret(values)
         if not values and not merge:
             raise OverrideError(f"an empty override of {model_id!r} changes nothing; clear it instead.")

@@ -24,6 +24,7 @@ from llmaas.catalog.catalog import CatalogError
 from llmaas.cli import audit, keys, models, tenancy, tls, usage
 from llmaas.cli.common import ConfigOption, console
 from llmaas.errors import TLSConfigError
+from llmaas.observability.logs import content_free_handler
 from llmaas.settings import load_settings
 from llmaas.storage.database import private_home
 
@@ -75,7 +76,7 @@ def serve(
         raise typer.Exit(1)
     umask = os.umask(0o077)  # what the platform writes (pid file, database, its WAL) is its user's only
     private_home(settings.home)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings.log_level)
     try:
         run(settings, console)
     except (CatalogError, TLSConfigError) as error:  # raised before any engine starts: say why, not where
@@ -83,6 +84,16 @@ def serve(
         raise typer.Exit(1) from None
     finally:
         os.umask(umask)  # for a caller in the same process (the tests)
+
+
+def configure_logging(level: str) -> None:
+    """The platform's own loggers at `level`; other libraries' at INFO at most, whatever `level`: their
+    DEBUG output (SQLAlchemy's statement parameters and rows, HTTP clients' exchanges) is not ours to
+    keep free of secrets and content. Tracebacks are logged without exception messages, which may
+    quote a request (observability/logs.py)."""
+    logging.basicConfig(level=max(logging.getLevelName(level), logging.INFO),
+                        handlers=[content_free_handler()])
+    logging.getLogger("llmaas").setLevel(level)
 
 
 @app.command()

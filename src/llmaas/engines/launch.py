@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llmaas.catalog import Catalog, EmbeddedEngine, ModelEntry, Upstream
+from llmaas.catalog.catalog import CatalogError
 from llmaas.engines.assets import ensure_artifact
 from llmaas.engines.llama_build import ensure_llama_server
 from llmaas.engines.supervisor import EngineSpec, free_port
@@ -21,6 +22,19 @@ _WORKER_MODULES = {
     "transcription": "llmaas.engines.workers.transcription",
     "guardrail": "llmaas.engines.workers.guardrail",
 }
+
+# llama-server flags that would write what clients send to a file or a log, or expose it: prompts at
+# a verbose log level, a log file, a prompt log directory, saved slots (their KV cache), the /slots
+# monitor. The platform sets the safe values itself; a catalog's `extra_args` may not override them.
+CONTENT_FLAGS = frozenset({
+    "-v", "--verbose", "--log-verbose", "-lv", "--verbosity", "--log-verbosity", "--log-file",
+    "--log-prompts-dir", "--slot-save-path", "--slots", "--prompt-cache", "--prompt-cache-all",
+})
+
+# What every engine's environment says, over the platform's own. onnxruntime's Linux wheels (1.31 on)
+# carry Microsoft's 1DS telemetry, on by default: at import it writes a device id and an event store
+# under ~/.cache/Microsoft and uploads a process event when it can. This is its full opt-out.
+ENGINE_ENVIRONMENT = {"ORT_DISABLE_TELEMETRY": "1"}
 
 
 def embedded_models(catalog: Catalog) -> list[ModelEntry]:
@@ -56,7 +70,7 @@ def engine_specs(settings: Settings, catalog: Catalog) -> list[EngineSpec]:
             key = secrets.token_urlsafe(32)
             specs.append(EngineSpec(
                 entry.id, _command(settings, entry, entry.engine, port), port,
-                env={"LLAMA_API_KEY" if llama else ENGINE_KEY_VARIABLE: key},
+                env={**ENGINE_ENVIRONMENT, "LLAMA_API_KEY" if llama else ENGINE_KEY_VARIABLE: key},
                 cache_isolation=entry.engine.cache_isolation if llama else "off", api_key=key,
             ))
             port += 1
@@ -87,6 +101,11 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
             "--no-kv-unified",
             "--jinja",  # the model's own chat template: tool calls and JSON schemas
             "--no-webui",
+            # No content in the engine's own output or files: info, not the trace and debug levels
+            # that print prompts; no /slots monitor (it shows a slot's prompt); no slot saving and
+            # no prompt log (both off by default, and not allowed in extra_args below).
+            "--log-verbosity", "3",
+            "--no-slots",
         ]
         if engine.cache_isolation == "no_reuse":
             # Its prompt cache in RAM would load another tenant's prompt into a slot (and hold it).
@@ -96,6 +115,9 @@ def _command(settings: Settings, entry: ModelEntry, engine: EmbeddedEngine, port
             command += ["--mmproj", str(_single_file(mmproj))]
         elif engine.mmproj_path:
             command += ["--mmproj", str(engine.mmproj_path)]
+        if refused := sorted({arg.split("=", 1)[0] for arg in engine.extra_args} & CONTENT_FLAGS):
+            raise CatalogError(f"model `{entry.id}`: extra_args may not set {', '.join(refused)}: "
+                               "it would let the engine log or keep what clients send")
         return command + engine.extra_args
     return [
         sys.executable, "-m", _WORKER_MODULES[engine.kind],

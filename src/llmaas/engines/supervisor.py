@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 _STABLE_AFTER_S = 60.0  # a process that ran this long has its restart back-off reset
 _TAIL_LINES = 40
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+_PR_SET_DUMPABLE = 4
 
 
 @dataclass
@@ -63,6 +65,23 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def forbid_core_dumps() -> None:
+    """No core file of this process or of any it starts (they inherit the limit, hard and soft): a
+    core of the gateway or an engine would hold the prompts and answers it had in memory. Linux also
+    marks the process not dumpable, so other processes of the same user cannot read its memory
+    through ptrace or /proc/PID/mem (an exec resets that; llama-server keeps the core limit only)."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0)
+
+
+def _inherited_environment() -> dict[str, str]:
+    """The platform's environment without llama.cpp's LLAMA_ARG_* settings: engines are configured by
+    their command line alone (launch.py), so that an inherited LLAMA_ARG_LOG_FILE cannot have one
+    write a log of its own."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("LLAMA_ARG_")}
+
+
 def free_port(preferred: int) -> int:
     """The first port from `preferred` up that nothing listens on."""
     for port in range(preferred, preferred + 1000):
@@ -93,7 +112,7 @@ class Supervisor:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **engine.spec.env},
+            env={**_inherited_environment(), **engine.spec.env},
             start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop the engines
             preexec_fn=_die_with_parent,
         )
@@ -105,7 +124,11 @@ class Supervisor:
             process = engine.process
             assert process is not None and process.stdout is not None
             async for line in process.stdout:
-                engine.tail.append(line.decode("utf-8", "replace").rstrip())
+                text = line.decode("utf-8", "replace").rstrip()
+                engine.tail.append(text)
+                # At DEBUG the engine's own output joins the log: its load and serving messages,
+                # never content (engines run without prompt logging; launch.py).
+                log.debug("%s: %s", engine.spec.model_id, text)
             code = await process.wait()
             if self._stopping:
                 return

@@ -17,7 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from llmaas.engines.supervisor import forbid_core_dumps
 from llmaas.errors import LlmaasError, upload_refused
+from llmaas.observability.logs import content_free_handler
 from llmaas.wire.errors import error_body
 from llmaas.wire.multipart import FormError
 
@@ -102,7 +104,9 @@ class RequireKey:
 def serve(app: Starlette, options: WorkerOptions) -> None:
     """Run the worker until SIGTERM. Access logs stay off: they would be noise, never content. With
     `LLMAAS_ENGINE_API_KEY` set (`llmaas serve` sets it), only requests carrying it are answered."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Tracebacks without exception messages, which may quote a request; uvicorn's too.
+    logging.basicConfig(level=logging.INFO, handlers=[content_free_handler()])
+    forbid_core_dumps()  # inherited from `llmaas serve` already; a worker started alone too
     key = os.environ.pop(ENGINE_KEY_VARIABLE, None)
     uvicorn.run(
         app if not key else RequireKey(app, key),
@@ -110,6 +114,7 @@ def serve(app: Starlette, options: WorkerOptions) -> None:
         port=options.port,
         access_log=False,
         log_level="warning",
+        log_config=None,
         loop="uvloop",
         http="httptools",
     )
