@@ -15,6 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmaas.engines.supervisor import forbid_core_dumps
@@ -118,3 +119,16 @@ def serve(app: Starlette, options: WorkerOptions) -> None:
         loop="uvloop",
         http="httptools",
     )
+
+
+def model_routes(model_id: str) -> list[Route]:
+    """`/health` and `/v1/models`, as a worker serving one model answers them."""
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def models(request: Request) -> JSONResponse:
+        card = {"id": model_id, "object": "model", "created": 0, "owned_by": "llmaas"}
+        return JSONResponse({"object": "list", "data": [card]})
+
+    return [Route("/health", health), Route("/v1/models", models)]

@@ -253,13 +253,6 @@ def create_app(model_dir: Path, model_id: str, threads: int) -> Starlette:
             loaded.append((encoder, pool))
             yield
 
-    async def health(request: Request) -> common.JSONResponse:
-        return common.JSONResponse({"status": "ok"})
-
-    async def models(request: Request) -> common.JSONResponse:
-        card = {"id": model_id, "object": "model", "created": 0, "owned_by": "llmaas"}
-        return common.JSONResponse({"object": "list", "data": [card]})
-
     async def embeddings(request: Request) -> common.JSONResponse:
         encoder, pool = loaded[0]
         body = await json_body(request)
@@ -299,8 +292,7 @@ def create_app(model_dir: Path, model_id: str, threads: int) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/health", health),
-            Route("/v1/models", models),
+            *common.model_routes(model_id),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/rerank", rerank, methods=["POST"]),
         ],

@@ -68,13 +68,6 @@ def create_app(model_dir: Path, model_id: str, threshold: float | None = None) -
         logger.info("loaded %s", model_id)
         yield
 
-    async def health(request: Request) -> common.JSONResponse:
-        return common.JSONResponse({"status": "ok"})
-
-    async def models(request: Request) -> common.JSONResponse:
-        card = {"id": model_id, "object": "model", "created": 0, "owned_by": "llmaas"}
-        return common.JSONResponse({"object": "list", "data": [card]})
-
     async def moderations(request: Request) -> common.JSONResponse:
         classifier = loaded[0]
         cut = classifier.threshold if threshold is None else threshold
@@ -94,8 +87,7 @@ def create_app(model_dir: Path, model_id: str, threshold: float | None = None) -
 
     return Starlette(
         routes=[
-            Route("/health", health),
-            Route("/v1/models", models),
+            *common.model_routes(model_id),
             Route("/v1/moderations", moderations, methods=["POST"]),
         ],
         exception_handlers={common.WorkerError: common.handle_worker_error},
