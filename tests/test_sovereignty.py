@@ -46,6 +46,8 @@ def test_an_unusable_certificate_is_broken(tmp_path: Path) -> None:
     ({}, "ok", "loopback only", "ok"),
     ({"host": "0.0.0.0"}, "broken", "0.0.0.0:8000 in plain HTTP", "broken"),
     ({"host": "0.0.0.0", "behind_tls_proxy": True}, "ok", "0.0.0.0:8000 to the proxy", "warning"),
+    ({"host": "0.0.0.0", "behind_tls_proxy": True, "trusted_proxies": ["10.0.0.0/8", "0.0.0.0/0"]},
+     "warning", "0.0.0.0:8000 to the proxy", "warning"),
 ])
 def test_plain_http_listeners(values: dict[str, object], tls_status: str, plain_state: str,
                               plain_status: str) -> None:

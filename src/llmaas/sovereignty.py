@@ -10,6 +10,7 @@ host and port, and neither the admin token nor an upstream's api_key is read.
 
 from __future__ import annotations
 
+import ipaddress
 import resource
 import sys
 from dataclasses import asdict, dataclass
@@ -89,10 +90,13 @@ def listener_findings(settings: Settings) -> list[Finding]:
         tls = Finding("TLS in force", "half configured", "tls_cert_file and tls_key_file go together; "
                       "llmaas serve refuses to start", "broken")
     elif settings.behind_tls_proxy:
+        # Trusting every address lets any client forge its address (the auth throttle's key) and scheme.
+        anywhere = any(ipaddress.ip_network(entry).prefixlen == 0 for entry in settings.trusted_proxies)
         tls = Finding("TLS in force", "terminated by a proxy in front",
                       f"behind_tls_proxy; forwarding headers trusted from "
-                      f"{', '.join(settings.trusted_proxies)}; the proxy's TLS is not visible from here",
-                      "ok")
+                      f"{', '.join(settings.trusted_proxies)}; the proxy's TLS is not visible from here"
+                      + ("; trusting every address lets any client forge X-Forwarded-*" if anywhere else ""),
+                      "warning" if anywhere else "ok")
     else:
         tls = Finding("TLS in force", "off", f"no certificate; the gateway's own HTTPS would be {minimum} "
                       "at least (--tls-cert, --tls-key)", "ok" if is_loopback(settings.host) else "broken")
@@ -117,7 +121,8 @@ def egress_findings(settings: Settings, catalog: Catalog) -> list[Finding]:
     findings = []
     embedded = [entry.id for entry in catalog if entry.engine is not None]
     if embedded:
-        findings.append(Finding("Egress: embedded engines", "loopback only",
+        state = "loopback only" if settings.embedded else "not started (embedded = false)"
+        findings.append(Finding("Egress: embedded engines", state,
                                 f"local worker processes of llmaas serve: {', '.join(embedded)}", "ok"))
     for entry in catalog:
         if entry.engine is not None:
