@@ -9,6 +9,8 @@ import orjson
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 access_log = logging.getLogger("llmaas.access")
+# What an access-log line carries, and all it carries (the sovereignty report lists them).
+ACCESS_LOG_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "key", "model")
 MAX_LOGGED_PATH = 256  # characters: a client chooses the path, up to the server's line limit
 
 

@@ -49,6 +49,12 @@ class ServerTLS:
         return describe(leaf)
 
 
+def server_minimum_version() -> ssl.TLSVersion:
+    """The oldest TLS version the gateway's context accepts, read from the context itself (the
+    sovereignty report states it)."""
+    return _server_context().minimum_version
+
+
 def _server_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_3  # a TLS 1.2 (or older) ClientHello is refused
