@@ -26,6 +26,7 @@ from llmaas.api.deps import authenticate, client_address
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
 from llmaas.api.middleware import RequestFacts, facts, header
 from llmaas.api.openai.responses import render
+from llmaas.api.openapi import openai_errors
 from llmaas.errors import InvalidRequest, LlmaasError
 from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
@@ -149,7 +150,8 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies."""
+    """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies,
+    with OpenAI's error body documented in place of FastAPI's 422 (`openai_errors`)."""
 
     def route(endpoint: Endpoint[Any]) -> APIRoute:
         async def operation(body: Any) -> None:  # described, never called: OpenAIEndpoints answers
@@ -161,10 +163,10 @@ def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = get_openapi(
+            app.openapi_schema = openai_errors(get_openapi(
                 title=app.title, version=app.version, summary=app.summary,
                 routes=[*(route(endpoint) for endpoint in ENDPOINTS.values()), *app.routes],
-            )
+            ))
         return app.openapi_schema
 
     return openapi
