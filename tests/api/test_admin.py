@@ -101,6 +101,13 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
         ("PATCH", "/tenants/ghost", {"tier": "standard"}, 404, "tenant"),
         ("POST", "/keys", {"name": "k", "tenant": "ghost"}, 404, "tenant"),
         ("POST", "/keys", {"name": "k", "requests_per_minute": 0}, 400, "requests_per_minute"),
+        # Found by schemathesis: each was a 500 (an overflowing database integer or datetime).
+        ("POST", "/tiers", {"name": "huge", "monthly_cap_eur": 6.9e206}, 400, "monthly_cap_eur"),
+        ("POST", "/tiers", {"name": "huge", "requests_per_minute": 2**63}, 400, "requests_per_minute"),
+        ("PATCH", "/tiers/standard", {"monthly_cap_eur": 9e307}, 400, "monthly_cap_eur"),
+        ("POST", "/tenants", {"name": "rich", "tier": "standard", "prepaid_credit_eur": 1e20}, 400,
+         "prepaid_credit_eur"),
+        ("POST", "/keys/sk-ghost/rotate", {"grace_seconds": 6708508929225511}, 400, "grace_seconds"),
     ],
 )
 def test_bad_admin_requests(
@@ -134,3 +141,4 @@ def test_usage_is_grouped_and_exported(admin: Admin) -> None:
     assert [(r["model"], r["cost_eur"]) for r in rows] == [("a", "1.75"), ("b", "0.5")]
     assert admin.call("GET", "/usage", params={"tenant": "ghost"}).status_code == 404
     assert admin.call("GET", "/usage", params={"group_by": "colour"}).status_code == 400
+

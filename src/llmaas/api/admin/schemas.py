@@ -12,17 +12,24 @@ from llmaas.guardrails import Policy
 
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
+# Bounds that keep what a client sends storable: counts and nano-euros are 64-bit database integers,
+# and a grace period must end before the calendar does. Past them a request is a 400, not a 500.
+MAX_COUNT = 2**63 - 1
+MAX_EUROS = Decimal(9_000_000_000)
+MAX_GRACE_S = 10 * 366 * 86_400
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class TierLimits(Strict):
-    monthly_cap_eur: Euros | None = Field(None, ge=0, description="Spending cap per calendar month.")
-    requests_per_minute: int | None = Field(None, ge=0)
-    tokens_per_minute: int | None = Field(None, ge=0)
-    output_tokens_per_hour: int | None = Field(None, ge=0)
-    output_tokens_per_day: int | None = Field(None, ge=0)
+    monthly_cap_eur: Euros | None = Field(
+        None, ge=0, le=MAX_EUROS, description="Spending cap per calendar month.")
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
+    tokens_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
+    output_tokens_per_hour: int | None = Field(None, ge=0, le=MAX_COUNT)
+    output_tokens_per_day: int | None = Field(None, ge=0, le=MAX_COUNT)
 
 
 class TierCreate(TierLimits):
@@ -48,12 +55,12 @@ class TierPublic(TierCreate):
 class TenantCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     tier: str
-    prepaid_credit_eur: Euros | None = Field(None, ge=0)
+    prepaid_credit_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
 
 
 class TenantUpdate(Strict):
     tier: str | None = None
-    prepaid_credit_eur: Euros | None = Field(None, ge=0)
+    prepaid_credit_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
 
 
 class TenantPublic(TenantCreate):
@@ -64,9 +71,9 @@ class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     tenant: str = "default"
     models: list[str] | None = Field(None, description="Models the key may use; null for all.")
-    requests_per_minute: int | None = Field(None, ge=1)
-    tokens_per_minute: int | None = Field(None, ge=1)
-    monthly_budget_eur: Euros | None = Field(None, ge=0)
+    requests_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
     expires_at: datetime | None = None
     guardrail: Policy | None = Field(
         None,
@@ -93,7 +100,8 @@ class KeyCreated(KeyPublic):
 
 
 class KeyRotate(Strict):
-    grace_seconds: int = Field(86_400, ge=0, description="How long the old secret keeps working.")
+    grace_seconds: int = Field(
+        86_400, ge=0, le=MAX_GRACE_S, description="How long the old secret keeps working.")
 
 
 class UsageGroup(Strict):
