@@ -44,7 +44,7 @@ class TierCreate(TierLimits):
 class TierUpdate(TierLimits):
     """Fields sent are set (null = unlimited); fields left out keep their value."""
 
-    description: str | None = None
+    description: str | None = Field(None, description="Left out or null: unchanged.")
     guardrail: Policy | None = Field(None, description="off, flag or block; left out: unchanged.")
 
 
