@@ -150,3 +150,10 @@ def test_a_null_description_leaves_a_tier_as_it_was(admin: Admin) -> None:
     assert changed.status_code == 200, changed.text
     assert changed.json()["description"] == "kept"
 
+
+def test_times_carry_their_time_zone(admin: Admin) -> None:
+    # Found by schemathesis: SQLite's naive datetimes were served without an offset, not RFC 3339.
+    made = admin.call("POST", "/tenants", json={"name": "zoned", "tier": "standard"}).json()
+    key = admin.call("POST", "/keys", json={"name": "k", "tenant": "zoned"}).json()
+    for moment in (made["created_at"], key["created_at"]):
+        assert datetime.fromisoformat(moment).utcoffset() is not None, moment

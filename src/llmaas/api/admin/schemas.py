@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from llmaas.guardrails import Policy
 
@@ -17,6 +17,14 @@ Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="
 MAX_COUNT = 2**63 - 1
 MAX_EUROS = Decimal(9_000_000_000)
 MAX_GRACE_S = 10 * 366 * 86_400
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# SQLite gives back naive datetimes; the platform writes UTC, and the document promises RFC 3339.
+Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Strict(BaseModel):
@@ -64,7 +72,7 @@ class TenantUpdate(Strict):
 
 
 class TenantPublic(TenantCreate):
-    created_at: datetime
+    created_at: Instant
 
 
 class KeyCreate(Strict):
@@ -74,7 +82,7 @@ class KeyCreate(Strict):
     requests_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
     tokens_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
     monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
     guardrail: Policy | None = Field(
         None,
         description="The key's own prompt-injection policy (off, flag, block); null: its tier's.",
@@ -89,9 +97,9 @@ class KeyPublic(Strict):
     requests_per_minute: int | None
     tokens_per_minute: int | None
     monthly_budget_eur: Euros | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: Instant
+    expires_at: Instant | None
+    revoked_at: Instant | None
     guardrail: Policy | None = Field(None, description="The key's own guardrail policy; null: its tier's.")
 
 
@@ -124,7 +132,7 @@ class UsageReport(Strict):
 
 class CatalogOverridePublic(Strict):
     fields: dict[str, Any] = Field(description="The overridden fields as stored; upstream keys masked.")
-    updated_at: datetime
+    updated_at: Instant
     updated_by: str
 
 
@@ -140,7 +148,7 @@ class CatalogAliasPublic(Strict):
     alias: str
     model: str | None = Field(description="The model it points to; null where an override removed it.")
     source: Literal["file", "override"]
-    updated_at: datetime | None = None
+    updated_at: Instant | None = None
     updated_by: str | None = None
 
 
@@ -156,7 +164,7 @@ class AliasUpdate(Strict):
 
 class AuditEntryPublic(Strict):
     seq: int = Field(description="Position in the hash chain, from 1, without gaps.")
-    created_at: datetime
+    created_at: Instant
     actor: str = Field(description="`admin-token` for the admin API, `cli:<login>` for the CLI.")
     action: str = Field(description="What was done, e.g. `key.create`, `catalog.override.update`.")
     target_type: str = Field(description="What it was done to: tier, tenant, key, model, alias, catalog.")
