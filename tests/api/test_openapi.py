@@ -30,5 +30,10 @@ def test_errors_are_documented_as_the_server_answers_them(tmp_path: Path) -> Non
         for status in ("400", "4XX", "5XX"):
             assert responses[status]["content"]["application/json"]["schema"] == error
     assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path in ("/v1/chat/completions", "/v1/completions"):
+        assert set(document["paths"][path]["post"]["responses"]["200"]["content"]) == {
+            "application/json", "text/event-stream"}
+    embeddings = document["paths"]["/v1/embeddings"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" not in embeddings
     csv = document["paths"]["/admin/api/usage.csv"]["get"]["responses"]["200"]["content"]
     assert list(csv) == ["text/csv"]

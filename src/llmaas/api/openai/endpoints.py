@@ -149,6 +149,17 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+_STREAMED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "JSON; with `stream: true`, server-sent events: one `data:` chunk per piece of the "
+                   "answer, then `data: [DONE]`.",
+    # Each event, as OpenAPI 3.1 readers take an event stream's schema (3.2 calls it itemSchema).
+    "content": {"text/event-stream": {"schema": {
+        "type": "object", "required": ["data"],
+        "properties": {"data": {"type": "string", "description": "A JSON chunk, or [DONE] at the end."}},
+    }}},
+}}
+
+
 def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies,
     with OpenAI's error body documented in place of FastAPI's 422 (`openai_errors`)."""
@@ -159,7 +170,8 @@ def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
         operation.__annotations__ = {"body": endpoint.body, "return": None}
         return APIRoute(endpoint.path, operation, methods=["POST"], summary=endpoint.summary,
-                        operation_id=endpoint.operation)
+                        operation_id=endpoint.operation,
+                        responses=_STREAMED if "stream" in endpoint.body.model_fields else None)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
