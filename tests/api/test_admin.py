@@ -101,6 +101,13 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
         ("PATCH", "/tenants/ghost", {"tier": "standard"}, 404, "tenant"),
         ("POST", "/keys", {"name": "k", "tenant": "ghost"}, 404, "tenant"),
         ("POST", "/keys", {"name": "k", "requests_per_minute": 0}, 400, "requests_per_minute"),
+        # Found by schemathesis: each was a 500 (an overflowing database integer or datetime).
+        ("POST", "/tiers", {"name": "huge", "monthly_cap_eur": 6.9e206}, 400, "monthly_cap_eur"),
+        ("POST", "/tiers", {"name": "huge", "requests_per_minute": 2**63}, 400, "requests_per_minute"),
+        ("PATCH", "/tiers/standard", {"monthly_cap_eur": 9e307}, 400, "monthly_cap_eur"),
+        ("POST", "/tenants", {"name": "rich", "tier": "standard", "prepaid_credit_eur": 1e20}, 400,
+         "prepaid_credit_eur"),
+        ("POST", "/keys/sk-ghost/rotate", {"grace_seconds": 6708508929225511}, 400, "grace_seconds"),
     ],
 )
 def test_bad_admin_requests(
@@ -134,3 +141,19 @@ def test_usage_is_grouped_and_exported(admin: Admin) -> None:
     assert [(r["model"], r["cost_eur"]) for r in rows] == [("a", "1.75"), ("b", "0.5")]
     assert admin.call("GET", "/usage", params={"tenant": "ghost"}).status_code == 404
     assert admin.call("GET", "/usage", params={"group_by": "colour"}).status_code == 400
+
+
+def test_a_null_description_leaves_a_tier_as_it_was(admin: Admin) -> None:
+    # Found by schemathesis: null went into a NOT NULL column, a 500.
+    assert admin.call("POST", "/tiers", json={"name": "quiet", "description": "kept"}).status_code == 201
+    changed = admin.call("PATCH", "/tiers/quiet", json={"description": None})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["description"] == "kept"
+
+
+def test_times_carry_their_time_zone(admin: Admin) -> None:
+    # Found by schemathesis: SQLite's naive datetimes were served without an offset, not RFC 3339.
+    made = admin.call("POST", "/tenants", json={"name": "zoned", "tier": "standard"}).json()
+    key = admin.call("POST", "/keys", json={"name": "k", "tenant": "zoned"}).json()
+    for moment in (made["created_at"], key["created_at"]):
+        assert datetime.fromisoformat(moment).utcoffset() is not None, moment

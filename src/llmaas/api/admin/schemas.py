@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from llmaas.guardrails import Policy
 
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+# Bounds that keep what a client sends storable: counts and nano-euros are 64-bit database integers,
+# and a grace period must end before the calendar does. Past them a request is a 400, not a 500.
+MAX_COUNT = 2**63 - 1
+MAX_EUROS = Decimal(9_000_000_000)
+MAX_GRACE_S = 10 * 366 * 86_400
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# SQLite gives back naive datetimes; the platform writes UTC, and the document promises RFC 3339.
+Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Strict(BaseModel):
@@ -18,11 +32,12 @@ class Strict(BaseModel):
 
 
 class TierLimits(Strict):
-    monthly_cap_eur: Euros | None = Field(None, ge=0, description="Spending cap per calendar month.")
-    requests_per_minute: int | None = Field(None, ge=0)
-    tokens_per_minute: int | None = Field(None, ge=0)
-    output_tokens_per_hour: int | None = Field(None, ge=0)
-    output_tokens_per_day: int | None = Field(None, ge=0)
+    monthly_cap_eur: Euros | None = Field(
+        None, ge=0, le=MAX_EUROS, description="Spending cap per calendar month.")
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
+    tokens_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
+    output_tokens_per_hour: int | None = Field(None, ge=0, le=MAX_COUNT)
+    output_tokens_per_day: int | None = Field(None, ge=0, le=MAX_COUNT)
 
 
 class TierCreate(TierLimits):
@@ -37,7 +52,7 @@ class TierCreate(TierLimits):
 class TierUpdate(TierLimits):
     """Fields sent are set (null = unlimited); fields left out keep their value."""
 
-    description: str | None = None
+    description: str | None = Field(None, description="Left out or null: unchanged.")
     guardrail: Policy | None = Field(None, description="off, flag or block; left out: unchanged.")
 
 
@@ -48,26 +63,26 @@ class TierPublic(TierCreate):
 class TenantCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     tier: str
-    prepaid_credit_eur: Euros | None = Field(None, ge=0)
+    prepaid_credit_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
 
 
 class TenantUpdate(Strict):
     tier: str | None = None
-    prepaid_credit_eur: Euros | None = Field(None, ge=0)
+    prepaid_credit_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
 
 
 class TenantPublic(TenantCreate):
-    created_at: datetime
+    created_at: Instant
 
 
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     tenant: str = "default"
     models: list[str] | None = Field(None, description="Models the key may use; null for all.")
-    requests_per_minute: int | None = Field(None, ge=1)
-    tokens_per_minute: int | None = Field(None, ge=1)
-    monthly_budget_eur: Euros | None = Field(None, ge=0)
-    expires_at: datetime | None = None
+    requests_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
+    expires_at: Instant | None = None
     guardrail: Policy | None = Field(
         None,
         description="The key's own prompt-injection policy (off, flag, block); null: its tier's.",
@@ -82,9 +97,9 @@ class KeyPublic(Strict):
     requests_per_minute: int | None
     tokens_per_minute: int | None
     monthly_budget_eur: Euros | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: Instant
+    expires_at: Instant | None
+    revoked_at: Instant | None
     guardrail: Policy | None = Field(None, description="The key's own guardrail policy; null: its tier's.")
 
 
@@ -93,7 +108,8 @@ class KeyCreated(KeyPublic):
 
 
 class KeyRotate(Strict):
-    grace_seconds: int = Field(86_400, ge=0, description="How long the old secret keeps working.")
+    grace_seconds: int = Field(
+        86_400, ge=0, le=MAX_GRACE_S, description="How long the old secret keeps working.")
 
 
 class UsageGroup(Strict):
@@ -116,7 +132,7 @@ class UsageReport(Strict):
 
 class CatalogOverridePublic(Strict):
     fields: dict[str, Any] = Field(description="The overridden fields as stored; upstream keys masked.")
-    updated_at: datetime
+    updated_at: Instant
     updated_by: str
 
 
@@ -132,7 +148,7 @@ class CatalogAliasPublic(Strict):
     alias: str
     model: str | None = Field(description="The model it points to; null where an override removed it.")
     source: Literal["file", "override"]
-    updated_at: datetime | None = None
+    updated_at: Instant | None = None
     updated_by: str | None = None
 
 
@@ -148,7 +164,7 @@ class AliasUpdate(Strict):
 
 class AuditEntryPublic(Strict):
     seq: int = Field(description="Position in the hash chain, from 1, without gaps.")
-    created_at: datetime
+    created_at: Instant
     actor: str = Field(description="`admin-token` for the admin API, `cli:<login>` for the CLI.")
     action: str = Field(description="What was done, e.g. `key.create`, `catalog.override.update`.")
     target_type: str = Field(description="What it was done to: tier, tenant, key, model, alias, catalog.")

@@ -61,6 +61,8 @@ def _tier_changes(body: TierCreate | TierUpdate) -> dict[str, int | str | None]:
         value = getattr(body, field)
         if field == "monthly_cap_eur":
             changes["monthly_cap_nano"] = to_nano(value)
+        elif field == "description" and value is None:
+            continue  # a tier always has a description: null leaves it as it is, as for guardrail
         elif field != "name":
             changes[field] = value
     return changes

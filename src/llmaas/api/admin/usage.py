@@ -57,7 +57,8 @@ async def usage(
     return UsageReport(group_by=group_by, data=data, total_cost_eur=to_eur(total) or Decimal(0))
 
 
-@router.get("/usage.csv")
+@router.get("/usage.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def usage_csv(
     _: AdminDep, database: DatabaseDep, tenant: str | None = None,
     key: Annotated[str | None, Query(description="A key's prefix.")] = None, model: str | None = None,

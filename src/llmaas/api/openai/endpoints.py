@@ -26,6 +26,7 @@ from llmaas.api.deps import authenticate, client_address
 from llmaas.api.errors import http_error, platform_error, unexpected_error, validation_error
 from llmaas.api.middleware import RequestFacts, facts, header
 from llmaas.api.openai.responses import render
+from llmaas.api.openapi import openai_errors
 from llmaas.errors import InvalidRequest, LlmaasError
 from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
@@ -148,8 +149,20 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+_STREAMED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "JSON; with `stream: true`, server-sent events: one `data:` chunk per piece of the "
+                   "answer, then `data: [DONE]`.",
+    # Each event, as OpenAPI 3.1 readers take an event stream's schema (3.2 calls it itemSchema).
+    "content": {"text/event-stream": {"schema": {
+        "type": "object", "required": ["data"],
+        "properties": {"data": {"type": "string", "description": "A JSON chunk, or [DONE] at the end."}},
+    }}},
+}}
+
+
 def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies."""
+    """`app.openapi`: FastAPI's schema of its own routes, plus `ENDPOINTS` with their request bodies,
+    with OpenAI's error body documented in place of FastAPI's 422 (`openai_errors`)."""
 
     def route(endpoint: Endpoint[Any]) -> APIRoute:
         async def operation(body: Any) -> None:  # described, never called: OpenAIEndpoints answers
@@ -157,14 +170,15 @@ def documented(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
         operation.__annotations__ = {"body": endpoint.body, "return": None}
         return APIRoute(endpoint.path, operation, methods=["POST"], summary=endpoint.summary,
-                        operation_id=endpoint.operation)
+                        operation_id=endpoint.operation,
+                        responses=_STREAMED if "stream" in endpoint.body.model_fields else None)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = get_openapi(
+            app.openapi_schema = openai_errors(get_openapi(
                 title=app.title, version=app.version, summary=app.summary,
                 routes=[*(route(endpoint) for endpoint in ENDPOINTS.values()), *app.routes],
-            )
+            ))
         return app.openapi_schema
 
     return openapi
