@@ -24,6 +24,7 @@ MAX_JSON_DEPTH = 64  # of a tool's parameters or a JSON schema
 MAX_STOP = 16  # stop sequences
 MAX_LOGIT_BIAS = 300  # entries
 MAX_MODEL_NAME = 256  # characters
+MAX_MESSAGES = 2048  # of a chat request
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +164,7 @@ NoEffect = "Accepted, without effect: "
 
 
 class ChatCompletionRequest(RequestBody):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     model: ModelName
     audio: JSONObject | None = Refused
     frequency_penalty: float | None = Field(None, ge=-2, le=2)

@@ -1,0 +1,67 @@
+"""Hand-written hostile bodies: each is a clean OpenAI error (or a normal answer), and the gateway keeps
+serving the next request."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmaas.wire.requests import MAX_MESSAGES
+from tests.gateway.conftest import Platform
+from tests.gateway.test_errors import assert_error, post
+
+CHAT = "/v1/chat/completions"
+
+
+def _still_serving(platform: Platform) -> None:
+    assert post(platform, "/v1/embeddings", json={"model": "embed-model", "input": "ok"}).status_code == 200
+
+
+HOSTILE_BODIES = {
+    "invalid-utf8": b'{"model": "chat-model", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+    "lone-surrogate": b'{"model": "chat-model", "messages": [{"role": "user", "content": "\\ud800"}]}',
+    "deep-nesting": b'{"model": "chat-model", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "huge-number": b'{"model": "chat-model", "max_tokens": 1' + b"0" * 4000 + b', "messages": []}',
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_a_hostile_json_body_is_a_400(platform: Platform, body: bytes) -> None:
+    response = post(platform, CHAT, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    _still_serving(platform)
+
+
+def test_more_messages_than_a_chat_may_hold_is_a_400(platform: Platform) -> None:
+    messages = [{"role": "user", "content": ""}] * (MAX_MESSAGES + 1)  # 10 bytes each: under the body limit
+    response = post(platform, CHAT, json={"model": "chat-model", "messages": messages, "max_tokens": 4})
+    assert_error(response, 400, param="messages")
+    _still_serving(platform)
+
+
+def test_an_image_that_is_not_base64_is_a_400(platform: Platform) -> None:
+    parts = [{"type": "text", "text": "what is it?"},
+             {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not-base64@@"}}]
+    response = post(platform, CHAT, json={"model": "vision-model",
+                                          "messages": [{"role": "user", "content": parts}]})
+    assert_error(response, 400, param="messages")
+    _still_serving(platform)
+
+
+@pytest.mark.parametrize("body", [
+    b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nspeech-model\r\n--b\r\n'
+    b'Content-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF',  # cut mid-part
+    b"",  # empty
+])
+def test_a_truncated_or_empty_upload_is_a_400(platform: Platform, body: bytes) -> None:
+    response = post(platform, "/v1/audio/transcriptions", content=body,
+                    headers={"content-type": "multipart/form-data; boundary=b"})
+    assert_error(response, 400, param=response.json()["error"]["param"])
+    _still_serving(platform)
+
+
+def test_an_empty_audio_file_is_a_400_naming_it(platform: Platform) -> None:
+    response = post(platform, "/v1/audio/transcriptions", data={"model": "speech-model"},
+                    files={"file": ("a.wav", b"")})
+    assert_error(response, 400, param="file")
+    _still_serving(platform)
