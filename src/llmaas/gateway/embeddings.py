@@ -18,9 +18,7 @@ class Embeddings:
     capability = Capability.EMBEDDINGS
 
     def check(self, entry: ModelEntry, request: EmbeddingRequest) -> Call:
-        texts = self.texts(request)
-        if not texts or len(texts) > MAX_INPUTS:
-            raise InvalidRequest(f"`input` must hold between 1 and {MAX_INPUTS} texts.", param="input")
+        texts = input_texts(request.input)
         if any(not text for text in texts):
             raise InvalidRequest("`input` cannot contain an empty string.", param="input")
         if request.dimensions is not None and request.dimensions != entry.dimensions:
@@ -33,13 +31,26 @@ class Embeddings:
         return Call("/embeddings", json=payload, input_tokens=bound)
 
     def texts(self, request: EmbeddingRequest) -> list[str]:
-        return [request.input] if isinstance(request.input, str) else request.input
+        return input_texts(request.input)
 
     def usage(self, call: Call, body: JSONObject) -> Usage:
-        return Usage(input_tokens=int((body.get("usage") or {}).get("prompt_tokens") or 0))
+        return input_usage(body)
 
     def finish(self, request: EmbeddingRequest, body: JSONObject) -> None:
         pass
 
 
 EMBEDDINGS = Embeddings()
+
+
+def input_texts(value: str | list[str]) -> list[str]:
+    """An `input` of one text or a list of them (embeddings, moderations), 1 to MAX_INPUTS texts."""
+    texts = [value] if isinstance(value, str) else value
+    if not texts or len(texts) > MAX_INPUTS:
+        raise InvalidRequest(f"`input` must hold between 1 and {MAX_INPUTS} texts.", param="input")
+    return texts
+
+
+def input_usage(body: JSONObject) -> Usage:
+    """What an input-only engine answer says was used: its `prompt_tokens`."""
+    return Usage(input_tokens=int((body.get("usage") or {}).get("prompt_tokens") or 0))
