@@ -51,3 +51,9 @@ def test_audio_and_documents() -> None:
 
 def test_energy_estimate() -> None:
     assert energy_wh(entry(), Usage(input_tokens=600, output_tokens=400)) == pytest.approx(0.5)
+
+
+def test_reported_usage_reads_openai_counts_and_treats_absent_ones_as_zero() -> None:
+    assert Usage.reported({"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}) == Usage(7, 3)
+    assert Usage.reported({"prompt_tokens": 5}) == Usage(5, 0)
+    assert Usage.reported(None) == Usage()

@@ -57,7 +57,7 @@ class Chat:
                 yield from (part.text for part in message.content if isinstance(part, TextPart))
 
     def usage(self, call: Call, body: JSONObject) -> Usage:
-        return _usage(body)
+        return Usage.reported(body.get("usage"))
 
     def finish(self, request: ChatCompletionRequest, body: JSONObject) -> None:
         recover_tool_calls(request, body)
@@ -81,7 +81,7 @@ class Completions:
         yield from [request.prompt] if isinstance(request.prompt, str) else request.prompt
 
     def usage(self, call: Call, body: JSONObject) -> Usage:
-        return _usage(body)
+        return Usage.reported(body.get("usage"))
 
     def finish(self, request: CompletionRequest, body: JSONObject) -> None:
         scrub(body)
@@ -108,14 +108,6 @@ def _generation(path: str, entry: ModelEntry, payload: JSONObject, input_bound: 
         # Always ask the engine for usage: the platform accounts for every token.
         payload["stream_options"] = {"include_usage": True}
     return call
-
-
-def _usage(body: JSONObject) -> Usage:
-    usage = body.get("usage") or {}
-    return Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-    )
 
 
 def _max_tokens(entry: ModelEntry, asked: int | None) -> int | None:

@@ -201,9 +201,7 @@ class Gateway:
     def _stream_settler(self, ticket: Ticket, input_bound: int) -> Callable[[StreamEnd], Awaitable[None]]:
         async def settle(end: StreamEnd) -> None:
             if end.usage is not None:
-                usage = Usage(int(end.usage.get("prompt_tokens") or 0),
-                              int(end.usage.get("completion_tokens") or 0))
-                await self.accounting.settle(ticket, usage)
+                await self.accounting.settle(ticket, Usage.reported(end.usage))
             elif end.content_chunks:
                 # The client left (or the engine died) before usage arrived: bill what was generated.
                 usage = Usage(disconnected_input_estimate(input_bound), end.content_chunks)

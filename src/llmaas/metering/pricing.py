@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from llmaas.catalog import ModelEntry
 
@@ -18,6 +19,12 @@ class Usage:
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def reported(cls, usage: dict[str, Any] | None) -> Usage:
+        """The tokens an engine's OpenAI `usage` object counts (absent counts are 0)."""
+        usage = usage or {}
+        return cls(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
 
 
 def billed_minutes(audio_seconds: float) -> int:
