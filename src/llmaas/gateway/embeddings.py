@@ -8,9 +8,7 @@ from llmaas.errors import InvalidRequest
 from llmaas.gateway.estimates import text_tokens_upper_bound
 from llmaas.gateway.pipeline import Call, JSONObject
 from llmaas.metering.pricing import Usage
-from llmaas.wire.requests import NOT_FORWARDED, EmbeddingRequest
-
-MAX_INPUTS = 2048  # OpenAI's limit
+from llmaas.wire.requests import MAX_INPUTS, NOT_FORWARDED, EmbeddingRequest
 
 
 class Embeddings:

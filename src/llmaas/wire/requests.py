@@ -25,6 +25,7 @@ MAX_STOP = 16  # stop sequences
 MAX_LOGIT_BIAS = 300  # entries
 MAX_MODEL_NAME = 256  # characters
 MAX_MESSAGES = 2048  # of a chat request
+MAX_INPUTS = 2048  # texts in one embeddings or moderations `input`, OpenAI's limit
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:

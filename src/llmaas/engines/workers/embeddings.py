@@ -38,6 +38,7 @@ from tokenizers import Tokenizer
 from llmaas.engines.workers import common, ranking
 from llmaas.engines.workers.e5_q4 import E5Q4, limit_blas_threads
 from llmaas.engines.workers.e5_q4 import FILE_NAME as E5_FILE
+from llmaas.wire.requests import MAX_INPUTS
 
 __all__ = [
     "Encoder", "MiniLM", "MultilingualE5", "create_app", "embed_texts", "load_encoder", "main",
@@ -46,7 +47,6 @@ __all__ = [
 
 logger = logging.getLogger("llmaas.engines.embeddings")
 Floats = npt.NDArray[np.float32]
-MAX_INPUTS = 2048
 # Padded tokens per forward pass: enough to fill the matmuls, small enough that a batch of
 # 512-token inputs keeps its attention scores (batch x 12 x L x L floats) near 50 MB.
 _BATCH_TOKENS = 2048

@@ -31,12 +31,12 @@ from starlette.routing import Route
 from llmaas.engines.workers import common
 from llmaas.engines.workers.embeddings import json_body
 from llmaas.guardrails.classifier import MODEL_FILE, Classifier
+from llmaas.wire.requests import MAX_INPUTS
 
 __all__ = ["CATEGORY", "create_app", "estimate_tokens", "main", "parse_inputs"]
 
 logger = logging.getLogger("llmaas.engines.guardrail")
 CATEGORY = "prompt_injection"
-MAX_INPUTS = 2048
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
