@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from llmaas import __version__
-from llmaas.api import system
+from llmaas.api import status, system
 from llmaas.api.admin import audit as admin_audit
 from llmaas.api.admin import catalog as admin_catalog
 from llmaas.api.admin import tenancy as admin_tenancy
@@ -34,6 +34,7 @@ from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
 from llmaas.observability.metrics import Metrics
 from llmaas.settings import Settings
+from llmaas.status import MinuteRecorder, StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,17 @@ def create_app(
             await meter.prepare()
         ledger = Ledger(database, flush_interval_s=settings.ledger_flush_interval_s)
         accounting = Accounting(meter=meter, ledger=ledger, database=database)
+        minutes = MinuteRecorder(database, retention_days=settings.status_retention_days)
         app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
                                     salts=CacheSalts(settings.cache_salt_secret),
-                                    guardrail_model=_guardrail_model(settings, served.catalog))
+                                    guardrail_model=_guardrail_model(settings, served.catalog),
+                                    minutes=minutes)
         await router.check_health(client.session)
         ledger.start()
+        minutes.start()
         tasks = [
-            asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s)),
+            asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s,
+                                                    on_checked=minutes.probed)),
             asyncio.create_task(_roll_up_hourly(database, settings.usage_retention_days)),
             asyncio.create_task(served.watch_overrides(interval_s=settings.catalog_poll_interval_s)),
         ]
@@ -99,6 +104,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await ledger.close()  # every settled request is written before shutdown completes
+            await minutes.close()
             await meter.close()
             await client.close()
 
@@ -119,11 +125,13 @@ def create_app(
     app.state.database = database
     app.state.audit = AuditLog(database)
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
+    app.state.status_board = StatusBoard(database)
     app.state.auth_failures = FailedAuthentications(
         burst=settings.auth_failure_burst, per_minute=settings.auth_failures_per_minute)
     install_error_handlers(app)
     # Chat, completions, embeddings and rerank are answered by OpenAIEndpoints, before FastAPI.
-    for module in (audio, models, usage, system, admin_tenancy, admin_usage, admin_catalog, admin_audit):
+    for module in (audio, models, usage, system, status, admin_tenancy, admin_usage, admin_catalog,
+                   admin_audit):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.openapi = documented(app)  # type: ignore[method-assign]

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     usage_retention_days: int = Field(
         35, ge=1, description="Days raw usage events are kept before they fold into daily totals."
     )
+    status_retention_days: int = Field(
+        35, ge=31, description="Days the status page's per-minute health figures are kept (its longest "
+        "window is 30 days)."
+    )
     tls_cert_file: Path | None = Field(
         None, description="PEM certificate chain: the gateway serves HTTPS (TLS 1.3 only) with it."
     )

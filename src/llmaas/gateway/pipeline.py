@@ -35,6 +35,7 @@ from llmaas.metering import LimitState
 from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
+from llmaas.status import MinuteRecorder
 
 JSONObject = dict[str, Any]
 # What a model reads as instructions; embeddings, rerank and moderation only measure their inputs.
@@ -104,8 +105,10 @@ class Gateway:
     def __init__(
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
         salts: CacheSalts | None = None, guardrail_model: str | None = None,
+        minutes: MinuteRecorder | None = None,
     ) -> None:
         self.served = served
+        self.minutes = minutes  # each streamed answer's speed, for the status page
         self.client = client
         self.metrics = metrics
         self.accounting = accounting
@@ -208,6 +211,10 @@ class Gateway:
                 await self.accounting.settle(ticket, usage, status=499)
             else:
                 await self.accounting.release(ticket)
+            if self.minutes is not None and end.first_token_s is not None:  # after the bill, always
+                generated = Usage.reported(end.usage).output_tokens if end.usage else end.content_chunks
+                self.minutes.streamed(ticket.entry.id, first_token_s=end.first_token_s,
+                                      decode_tokens=generated - 1, decode_s=end.decode_s)
 
         return settle
 

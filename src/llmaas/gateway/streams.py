@@ -43,6 +43,8 @@ class EventEditor(Protocol):
 class StreamEnd:
     usage: dict[str, Any] | None  # the engine's own count, when the stream got that far
     content_chunks: int  # chunks with generated content relayed: about one token each
+    first_token_s: float | None = None  # from the relay's start to the first content; None: none came
+    decode_s: float = 0.0  # from the first content to the end of the stream
 
 
 async def relay_stream(
@@ -84,7 +86,7 @@ async def _relay(
         finally:
             # Shielded: when the client leaves, the relay is cancelled, and the bill must still land.
             with anyio.CancelScope(shield=True):
-                await on_end(StreamEnd(tally.usage, tally.content_chunks))
+                await on_end(tally.end())
 
 
 _EVENT_END = re.compile(rb"\r?\n\r?\n")  # a blank line ends an event
@@ -102,7 +104,14 @@ class _Tally:
     started: float = field(default_factory=time.perf_counter)
     usage: dict[str, Any] | None = None  # the engine's own count, once its usage chunk passed
     content_chunks: int = 0
+    first_token_at: float | None = None
     done: bool = False  # [DONE] seen
+
+    def end(self) -> StreamEnd:
+        if self.first_token_at is None:
+            return StreamEnd(self.usage, self.content_chunks)
+        return StreamEnd(self.usage, self.content_chunks, self.first_token_at - self.started,
+                         time.perf_counter() - self.first_token_at)
 
     def event(self, event: bytes) -> bytes:
         """The event as the client gets it, blank line included; b"" when nothing of it is shown.
@@ -122,8 +131,9 @@ class _Tally:
                 else:
                     if b'"content":"' in data or b'"text":"' in data or b'"tool_calls"' in data:
                         if not self.content_chunks:
+                            self.first_token_at = time.perf_counter()
                             self.metrics.first_token.labels(self.public_model).observe(
-                                time.perf_counter() - self.started)
+                                self.first_token_at - self.started)
                         self.content_chunks += 1
                     if self.editor is not None:
                         after += [b"data: " + shown + b"\n\n" for edited in self.editor.edit(data)

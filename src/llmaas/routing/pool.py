@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,9 +220,16 @@ class Router:
         targets = [target for pool in self.pools.values() for target in pool.targets]
         await asyncio.gather(*(self._probe(session, target, timeout_s) for target in targets))
 
-    async def watch_health(self, session: aiohttp.ClientSession, *, interval_s: float) -> None:
+    async def watch_health(
+        self, session: aiohttp.ClientSession, *, interval_s: float,
+        on_checked: Callable[[dict[str, bool]], None] | None = None,
+    ) -> None:
+        """Probe every upstream each `interval_s`; `on_checked` then gets each model's readiness (the
+        status page counts them per minute)."""
         while True:
             await self.check_health(session)
+            if on_checked is not None:
+                on_checked(self.readiness())
             await asyncio.sleep(interval_s)
 
     @staticmethod

@@ -180,5 +180,27 @@ class AuditHeadRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class HealthMinuteRow(Base):
+    """One minute of one model as one gateway replica saw it: how many health probes found it up, and
+    how its streamed answers went (status/). Counts only, never content. Each replica writes its own
+    rows, so replicas never contend; readers sum them per minute."""
+
+    __tablename__ = "health_minutes"
+    __table_args__ = (UniqueConstraint("minute", "model", "replica"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    replica: Mapped[str] = mapped_column(String(32))
+    probes: Mapped[int] = mapped_column(Integer, default=0)
+    probes_up: Mapped[int] = mapped_column(Integer, default=0)
+    streams: Mapped[int] = mapped_column(Integer, default=0)
+    # Time to first token as a histogram: {bucket index: streams} (status/minutes.py has the buckets).
+    ttft_buckets: Mapped[dict[str, int]] = mapped_column(JSON)
+    # Speed after the first token: the tokens that followed it, and the seconds they took, summed.
+    decode_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    decode_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}

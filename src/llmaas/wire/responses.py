@@ -27,6 +27,9 @@ class ModelObject(BaseModel):
     license: str = Field(description="The model's licence.")
     ip_indemnity: bool = Field(description="Whether the licence carries an IP indemnity.")
     pricing: dict[str, float] = Field(description="Prices in euros; prices that are zero are left out.")
+    energy_kwh_per_million_tokens: float | None = Field(
+        description="The operator's estimate of the energy a million tokens take, in kWh; null when "
+        "the catalog gives none.")
     status: Literal["preview", "active", "deprecated", "retired"] = Field(
         description="Where the model is in its lifecycle today.")
     deprecated_at: str | None = Field(description="When deprecation was announced (ISO date).")

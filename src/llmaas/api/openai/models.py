@@ -34,6 +34,7 @@ def model_object(entry: ModelEntry, *, ready: bool, aliases: list[str]) -> Model
         license=entry.license,
         ip_indemnity=entry.ip_indemnity,
         pricing={name: float(value) for name, value in entry.pricing.model_dump().items() if value},
+        energy_kwh_per_million_tokens=entry.energy_kwh_per_million_tokens or None,
         status=lifecycle.status(entry, today),
         deprecated_at=entry.deprecated_at.isoformat() if entry.deprecated_at else None,
         retires_at=entry.retires_at.isoformat() if entry.retires_at else None,
