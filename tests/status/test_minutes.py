@@ -20,8 +20,8 @@ class Clock:
     def __init__(self, now: datetime = START) -> None:
         self.now = now
 
-    def __call__(self) -> datetime:
-        return self.now
+    def __call__(self) -> float:
+        return self.now.timestamp()
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)

@@ -7,14 +7,13 @@ build at a time, off the event loop, and every request in between gets the same 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from llmaas.catalog import Catalog
-from llmaas.status.minutes import Clock
 from llmaas.status.report import build_report
 from llmaas.status.schema import StatusReport
 
@@ -23,7 +22,7 @@ MAX_AGE_S = 15.0
 
 class StatusBoard:
     def __init__(self, database: Engine, *, max_age_s: float = MAX_AGE_S,
-                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._database = database
         self._max_age = timedelta(seconds=max_age_s)
         self._clock = clock

@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, insert
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from llmaas.storage.tables import HealthMinuteRow
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 # Time-to-first-token buckets, in milliseconds: 5 ms to about 2 minutes, each 25 % wider than the one
 # before, so a median read from summed buckets is within about 12 % of the true one.
@@ -66,7 +64,7 @@ class MinuteTally:
     probes: int = 0
     probes_up: int = 0
     streams: int = 0
-    ttft: Counter[int] = field(default_factory=Counter)
+    ttft: dict[int, int] = field(default_factory=dict)  # bucket: streams
     decode_tokens: int = 0
     decode_s: float = 0.0
 
@@ -74,36 +72,50 @@ class MinuteTally:
         self.probes += other.probes
         self.probes_up += other.probes_up
         self.streams += other.streams
-        self.ttft.update(other.ttft)
+        for bucket, count in other.ttft.items():
+            self.ttft[bucket] = self.ttft.get(bucket, 0) + count
         self.decode_tokens += other.decode_tokens
         self.decode_s += other.decode_s
 
 
 class MinuteRecorder:
-    """Counts per (minute, model) for this replica; `start` writes them as minutes finish.
+    """Counts per minute and model for this replica; `start` writes them as minutes finish.
 
         recorder.probed(router.readiness())           # after each round of health probes
         recorder.streamed("chat", first_token_s=0.2, decode_tokens=40, decode_s=1.1)
+
+    `clock` gives seconds since the epoch (time.time): the minute is their integer division by 60, far
+    cheaper per call than a datetime.
     """
 
     def __init__(
-        self, database: Engine, *, retention_days: int = 35, clock: Clock = lambda: datetime.now(UTC),
+        self, database: Engine, *, retention_days: int = 35, clock: Callable[[], float] = time.time,
         replica: str | None = None,
     ) -> None:
         self._database = database
-        self._retention = timedelta(days=retention_days)
+        self._retention_minutes = retention_days * 24 * 60
         self._clock = clock
         self.replica = replica or secrets.token_hex(8)
-        self._tallies: dict[tuple[datetime, str], MinuteTally] = {}
+        self._minute = int(clock() // 60)
+        self._current: dict[str, MinuteTally] = {}  # the minute under way
+        self._finished: dict[tuple[int, str], MinuteTally] = {}  # waiting to be written
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def _tally(self, model: str) -> MinuteTally:
-        key = (minute_of(self._clock()), model)
-        tally = self._tallies.get(key)
+        minute = int(self._clock() // 60)
+        if minute != self._minute:
+            self._roll(minute)
+        tally = self._current.get(model)
         if tally is None:
-            tally = self._tallies[key] = MinuteTally()
+            tally = self._current[model] = MinuteTally()
         return tally
+
+    def _roll(self, minute: int) -> None:
+        """Move the minute under way to those waiting to be written."""
+        for model, tally in self._current.items():
+            self._finished.setdefault((self._minute, model), MinuteTally()).add(tally)
+        self._current, self._minute = {}, minute
 
     def probed(self, readiness: Mapping[str, bool]) -> None:
         """One round of health probes: whether each model could be served."""
@@ -117,7 +129,8 @@ class MinuteRecorder:
         and how long they took."""
         tally = self._tally(model)
         tally.streams += 1
-        tally.ttft[ttft_bucket(first_token_s * 1000)] += 1
+        bucket = bisect_left(TTFT_BOUNDS_MS, first_token_s * 1000)
+        tally.ttft[bucket] = tally.ttft.get(bucket, 0) + 1
         tally.decode_tokens += max(decode_tokens, 0)
         tally.decode_s += max(decode_s, 0.0)
 
@@ -125,15 +138,15 @@ class MinuteRecorder:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        pruned_at: datetime | None = None
+        pruned_at: float | None = None
         while True:
-            now = self._clock()
             # Just after the next minute begins, so the one before is whole.
-            await asyncio.sleep(60 - now.second - now.microsecond / 1e6 + 0.5)
+            await asyncio.sleep(60 - self._clock() % 60 + 0.5)
             try:
                 await self.flush()
-                if pruned_at is None or self._clock() - pruned_at >= timedelta(hours=1):
-                    await run_in_threadpool(prune, self._database, before=self._clock() - self._retention)
+                if pruned_at is None or self._clock() - pruned_at >= 3600:
+                    await run_in_threadpool(prune, self._database, before=self._moment(
+                        int(self._clock() // 60) - self._retention_minutes))
                     pruned_at = self._clock()
             except Exception:  # the status page must not stop the gateway; the minutes are retried
                 log.exception("health minutes not written; will retry")
@@ -142,24 +155,27 @@ class MinuteRecorder:
         """Write the finished minutes (with `everything`, the current one too) in one transaction; on
         failure they stay for the next try, unless older than the retention."""
         async with self._lock:
-            current = minute_of(self._clock())
-            batch = {key: tally for key, tally in self._tallies.items() if everything or key[0] < current}
+            now = int(self._clock() // 60)
+            if everything or now != self._minute:
+                self._roll(now)  # `everything` is for `close`: nothing is counted after it
+            batch, self._finished = self._finished, {}
             if not batch:
                 return
-            for key in batch:
-                del self._tallies[key]
             try:
                 await run_in_threadpool(self._write, batch)
             except BaseException:
-                oldest = current - self._retention
                 for key, tally in batch.items():
-                    if key[0] >= oldest:
-                        self._tallies.setdefault(key, MinuteTally()).add(tally)
+                    if key[0] >= now - self._retention_minutes:
+                        self._finished.setdefault(key, MinuteTally()).add(tally)
                 raise
 
-    def _write(self, batch: dict[tuple[datetime, str], MinuteTally]) -> None:
+    @staticmethod
+    def _moment(minute: int) -> datetime:
+        return datetime.fromtimestamp(minute * 60, UTC)
+
+    def _write(self, batch: dict[tuple[int, str], MinuteTally]) -> None:
         rows = [
-            {"minute": minute, "model": model, "replica": self.replica, "probes": tally.probes,
+            {"minute": self._moment(minute), "model": model, "replica": self.replica, "probes": tally.probes,
              "probes_up": tally.probes_up, "streams": tally.streams,
              "ttft_buckets": {str(index): count for index, count in tally.ttft.items()},
              "decode_tokens": tally.decode_tokens, "decode_s": tally.decode_s}
