@@ -121,3 +121,31 @@ def test_minutes_past_the_retention_are_pruned(database: Engine) -> None:
     asyncio.run(scenario())
     assert prune(database, before=START - timedelta(days=35)) == 2
     assert [r.minute.date() for r in rows(database)] == [(START - timedelta(days=32)).date()]
+
+
+def test_the_writer_prunes_past_the_retention_once_an_hour(database: Engine) -> None:
+    clock = Clock(START - timedelta(days=36))
+
+    async def old_row() -> None:
+        old = MinuteRecorder(database, clock=Clock(clock.now))
+        old.probed({"chat": True})
+        await old.close()
+
+    async def scenario() -> None:
+        await old_row()
+        clock.now = START
+        recorder = MinuteRecorder(database, clock=clock, retention_days=35)
+        recorder.probed({"chat": True})
+        clock.advance(minutes=1)
+        await recorder.tick()  # writes the minute, deletes the one of 36 days ago
+        assert [r.minute.replace(tzinfo=None) for r in rows(database)] == [datetime(2026, 12, 1, 12, 0)]
+        clock.now = START - timedelta(days=36)
+        await old_row()  # another one that old
+        clock.now = START + timedelta(minutes=30)
+        await recorder.tick()  # within the hour: not yet
+        assert len(rows(database)) == 2
+        clock.advance(hours=1)
+        await recorder.tick()
+        assert len(rows(database)) == 1
+
+    asyncio.run(scenario())

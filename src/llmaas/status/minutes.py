@@ -101,6 +101,7 @@ class MinuteRecorder:
         self._finished: dict[tuple[int, str], MinuteTally] = {}  # waiting to be written
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._pruned_at: float | None = None
 
     def _tally(self, model: str) -> MinuteTally:
         minute = int(self._clock() // 60)
@@ -138,18 +139,22 @@ class MinuteRecorder:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        pruned_at: float | None = None
         while True:
             # Just after the next minute begins, so the one before is whole.
             await asyncio.sleep(60 - self._clock() % 60 + 0.5)
             try:
-                await self.flush()
-                if pruned_at is None or self._clock() - pruned_at >= 3600:
-                    await run_in_threadpool(prune, self._database, before=self._moment(
-                        int(self._clock() // 60) - self._retention_minutes))
-                    pruned_at = self._clock()
+                await self.tick()
             except Exception:  # the status page must not stop the gateway; the minutes are retried
                 log.exception("health minutes not written; will retry")
+
+    async def tick(self) -> None:
+        """What runs once a minute: write the finished minutes, and once an hour delete the rows past
+        the retention."""
+        await self.flush()
+        if self._pruned_at is None or self._clock() - self._pruned_at >= 3600:
+            oldest = self._moment(int(self._clock() // 60) - self._retention_minutes)
+            await run_in_threadpool(prune, self._database, before=oldest)
+            self._pruned_at = self._clock()
 
     async def flush(self, *, everything: bool = False) -> None:
         """Write the finished minutes (with `everything`, the current one too) in one transaction; on
