@@ -70,6 +70,14 @@ def _notices(report: StatusReport) -> str:
             f'<tbody>{rows}</tbody></table>')
 
 
+def _summary(report: StatusReport) -> str:
+    down = [model.id for model in report.models if model.state == "down"]
+    if not down:
+        return '<p class="summary up">All models are up.</p>'
+    return (f'<p class="summary down">{len(down)} of {len(report.models)} models down: '
+            f'{escape(", ".join(down))}.</p>')
+
+
 def render(report: StatusReport) -> str:
     target = f"{report.availability_target_percent:g} %"
     models = "".join(_model_row(model) for model in report.models)
@@ -85,6 +93,7 @@ def render(report: StatusReport) -> str:
 <body>
 <header>
 <h1>Service status</h1>
+{_summary(report)}
 <p>Updated {_when(report.generated_at)}; this page refreshes every minute.
 The figures are also at <a href="/status.json">/status.json</a>.</p>
 </header>
@@ -99,7 +108,7 @@ health probes found an engine answering; speed is measured on streamed answers o
 <thead><tr><th scope="col">Model</th><th scope="col">Now</th><th scope="col">Lifecycle</th>
 <th scope="col">24 hours</th><th scope="col">7 days</th><th scope="col">30 days</th>
 <th scope="col">{target} target</th><th scope="col">Time to first token (median)</th>
-<th scope="col">Speed</th></tr></thead>
+<th scope="col">Speed after the first token</th></tr></thead>
 <tbody>{models}</tbody>
 </table>
 </div>
