@@ -1,0 +1,146 @@
+"""Tenants and tiers (the operator's), and keys: created with the secret shown once, revoked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from llmaas.auth import KeyLimits
+from llmaas.console.guard import ConsoleDep, FormDep, PrincipalDep, field, render
+from llmaas.errors import InvalidRequest, LlmaasError, NotFound
+from llmaas.tenancy import TenantService, TierService
+from llmaas.tenancy.money import to_nano
+
+router = APIRouter()
+
+
+@router.get("/tenants")
+async def tenants(request: Request, principal: PrincipalDep, console: ConsoleDep) -> Response:
+    principal.require_operator()
+    return render(request, "tenants.html", **await _tenancy(console.database))
+
+
+@router.post("/tenants")
+async def create_tenant(request: Request, principal: PrincipalDep, console: ConsoleDep,
+                        form: FormDep) -> Response:
+    principal.require_operator()
+    principal.require_admin()
+    name, tier = field(form, "name"), field(form, "tier", limit=100)
+    try:
+        if not name:
+            raise InvalidRequest("Give the tenant a name.", param="name")
+        async with console.writing(principal, request, "tenant.create", "tenant", name,
+                                   fields=["name", "tier"]):
+            await run_in_threadpool(lambda: TenantService(console.database).create(name=name, tier=tier))
+    except LlmaasError as error:
+        return render(request, "tenants.html", error=error.message, status_code=error.status_code,
+                      **await _tenancy(console.database))
+    return RedirectResponse("/console/tenants", status_code=303)
+
+
+@router.post("/tiers")
+async def create_tier(request: Request, principal: PrincipalDep, console: ConsoleDep,
+                      form: FormDep) -> Response:
+    principal.require_operator()
+    principal.require_admin()
+    name = field(form, "name", limit=100)
+    try:
+        if not name:
+            raise InvalidRequest("Give the tier a name.", param="name")
+        limits: dict[str, int | None] = {"monthly_cap_nano": _euros(form, "monthly_cap_eur"),
+                  "requests_per_minute": _count(form, "requests_per_minute"),
+                  "tokens_per_minute": _count(form, "tokens_per_minute")}
+        async with console.writing(principal, request, "tier.create", "tier", name,
+                                   fields=sorted(["name", *(k for k, v in limits.items() if v is not None)])):
+            await run_in_threadpool(lambda: TierService(console.database).create(
+                name=name, description=field(form, "description", limit=500), **limits))  # type: ignore[arg-type]
+    except LlmaasError as error:
+        return render(request, "tenants.html", error=error.message, status_code=error.status_code,
+                      **await _tenancy(console.database))
+    return RedirectResponse("/console/tenants", status_code=303)
+
+
+@router.get("/keys")
+async def keys(request: Request, principal: PrincipalDep, console: ConsoleDep,
+               tenant: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    scoped = principal.scope(tenant)
+    return render(request, "keys.html", **await _keys(console, scoped, principal.operator))
+
+
+@router.post("/keys")
+async def create_key(request: Request, principal: PrincipalDep, console: ConsoleDep,
+                     form: FormDep) -> Response:
+    principal.require_admin()
+    tenant = principal.scope(field(form, "tenant"))
+    try:
+        if tenant is None:
+            raise InvalidRequest("Choose the key's tenant.", param="tenant")
+        name = field(form, "name") or "console"
+        models = [m.strip()[:200] for m in field(form, "models", limit=2000).split(",") if m.strip()] or None
+        limits = KeyLimits(_count(form, "requests_per_minute"), _count(form, "tokens_per_minute"),
+                           _euros(form, "monthly_budget_eur"))
+        async with console.writing(principal, request, "key.create", "key", "", tenant=tenant, name=name,
+                                   fields=["name", "tenant"]) as row:
+            issued = await run_in_threadpool(lambda: console.keys.create(
+                name=name, tenant=tenant, limits=limits, allowed_models=models))
+            row.target = issued.key.prefix
+    except LlmaasError as error:
+        return render(request, "keys.html", error=error.message, status_code=error.status_code,
+                      **await _keys(console, tenant, principal.operator))
+    # The secret is in this one answer only: shown once, never stored or logged.
+    return render(request, "keys.html", created=issued.secret, status_code=201,
+                  **await _keys(console, tenant, principal.operator))
+
+
+@router.post("/keys/{prefix}/revoke")
+async def revoke_key(prefix: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
+                     _: FormDep) -> Response:
+    principal.require_admin()
+    listing = next((k for k in await run_in_threadpool(console.keys.list) if k.prefix == prefix), None)
+    # Another tenant's key reads as no key at all.
+    if listing is None or (not principal.operator and listing.tenant != principal.tenant):
+        raise NotFound("No such key.", param="prefix")
+    async with console.writing(principal, request, "key.revoke", "key", prefix):
+        if not await run_in_threadpool(console.keys.revoke, prefix):
+            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+    query = f"?tenant={listing.tenant}" if principal.operator else ""
+    return RedirectResponse(f"/console/keys{query}", status_code=303)
+
+
+async def _tenancy(database: Engine) -> dict[str, Any]:
+    return {"tenants": await run_in_threadpool(TenantService(database).list),
+            "tiers": await run_in_threadpool(TierService(database).list)}
+
+
+async def _keys(console: ConsoleDep, tenant: str | None, operator: bool) -> dict[str, Any]:
+    listed = await run_in_threadpool(lambda: console.keys.list(tenant=tenant))
+    tenants = await run_in_threadpool(TenantService(console.database).list) if operator else []
+    return {"keys": listed, "tenant": tenant, "tenants": tenants, "now": datetime.now(UTC)}
+
+
+def _count(form: FormData, name: str) -> int | None:
+    value = field(form, name, limit=20)
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 2**31:
+        raise InvalidRequest(f"{name.replace('_', ' ')} must be a whole number above zero.", param=name)
+    return int(value)
+
+
+def _euros(form: FormData, name: str) -> int | None:
+    value = field(form, name, limit=20)
+    if not value:
+        return None
+    try:
+        nano = to_nano(float(value))
+    except (ValueError, ArithmeticError):
+        nano = None
+    if nano is None or not 0 <= nano < 2**62:
+        raise InvalidRequest(f"{name.replace('_', ' ')} must be an amount in euros.", param=name)
+    return nano
