@@ -143,7 +143,8 @@ def test_operator_and_tenant_administrator_each_through_their_own_provider(
 
     # The operator's pages: the catalog's lifecycle banner, the audit log of what just happened.
     operator.goto(f"{site.url}/console/catalog")
-    expect(operator.get_by_role("status")).to_contain_text("old-model is deprecated and retires on 2036-06-01")
+    expect(operator.get_by_role("status")).to_contain_text(
+        "old-model is deprecated and retires on 2036-06-01: move to chat-model")
     accessible(operator)
     shot(operator, "catalog")
     operator.goto(f"{site.url}/console/audit")
