@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from llmaas.audit import LOCAL, AuditLog
-from llmaas.cli.common import ConfigOption, console, opened_database
+from llmaas.cli.common import ConfigOption, audited, console, opened_database
 from llmaas.console import issue_login_link
 from llmaas.errors import LlmaasError
 from llmaas.settings import load_settings
@@ -23,18 +22,17 @@ def login_link(
     config: ConfigOption = None,
 ) -> None:
     """Print a one-time link into the console, valid for minutes (console_login_link_minutes): for when
-    the identity provider is down. Disabled with console_login_links = false.
+    the identity provider is down. Disabled with console_login_links = false. Audited.
 
     Example: llmaas console login-link --tenant acme
     """
     settings = load_settings(config)
     with opened_database(config) as engine:
         try:
-            link = issue_login_link(settings, engine, tenant=tenant)
+            with audited(engine, "console.login_link", "tenant" if tenant else "operator", tenant or ""):
+                link = issue_login_link(settings, engine, tenant=tenant)
         except LlmaasError as error:
             console.print(f"[red]{escape(error.message)}[/red]")
             raise typer.Exit(1) from None
-        AuditLog(engine).record(actor="cli:console", source=LOCAL, action="console.login_link",
-                                target_type="tenant" if tenant else "operator", target=tenant or "")
     console.print(f"Valid {settings.console_login_link_minutes:g} minutes, once:")
     print(link)

@@ -106,9 +106,9 @@ class SessionStore:
         """The sign-in of `token`, deleted as it is read (None when unknown, used or expired)."""
         with Session(self._database) as session, session.begin():
             row = session.get(ConsoleLoginRow, digest(token))
-            if row is None or row.kind != kind:
+            if row is None:
                 return None
-            session.delete(row)
-            if _aware(row.expires_at) <= datetime.now(UTC):
+            session.delete(row)  # a token shown at the wrong door is spent too
+            if row.kind != kind or _aware(row.expires_at) <= datetime.now(UTC):
                 return None
             return PendingLogin(row.kind, row.tenant_id, row.code_verifier, row.nonce)
