@@ -1,7 +1,7 @@
 #!/bin/sh
 # The console's third-party assets, from the npm registry at the versions pinned in package-lock.json
-# files: htmx and uPlot are copied into src/llmaas/console/static/vendor (served locally, carried by a
-# wheel, git-ignored); with "test", also the OpenID Connect providers and axe-core the console's tests
+# files: htmx and uPlot (web/) are copied into src/llmaas/console/static/vendor (served locally, carried
+# by a wheel, git-ignored); with "test", also the OpenID Connect providers and axe-core the console's tests
 # use (tests/console/oidc). Re-runs only when a lock file changed.
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ install() {  # install FOLDER: npm ci, unless node_modules already matches the l
     cp "$1/package-lock.json" "$1/node_modules/.llmaas-lock"
   fi
 }
-assets=src/llmaas/console/assets
+assets=web
 install "$assets"
 vendor=src/llmaas/console/static/vendor
 mkdir -p "$vendor"

@@ -96,10 +96,12 @@ def test_operator_and_tenant_administrator_each_through_their_own_provider(
     assert secret.startswith("sk-llmaas-")
     accessible(ada)
     shot(ada, "keys")
+    ada.goto(f"{site.url}/console/")
+    expect(ada.locator("[data-total=requests]")).to_have_text("0")
     client = sdk(f"{site.url}/v1", secret)
     answer = client.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content
-    ada.goto(f"{site.url}/console/")
+    # The open page polls: the call shows without a reload.
     expect(ada.locator("[data-total=requests]")).to_have_text("1", timeout=15_000)
     ada.wait_for_selector(".chart canvas")
     accessible(ada)
