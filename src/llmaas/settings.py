@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     console_viewer_groups: Annotated[list[str], NoDecode] = Field(
         ["llmaas-viewers"], description="The operator's groups whose members are operator viewers."
     )
+    console_loopback_issuers: bool = Field(
+        False, description="Let tenants connect providers at http://127.0.0.1 or http://localhost (tests, "
+        "demos); off, a tenant's issuer must be https://, so the gateway's loopback is not theirs to probe."
+    )
     console_session_idle_minutes: float = Field(
         30, gt=0, description="A console session ends after this long without a request."
     )

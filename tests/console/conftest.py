@@ -54,7 +54,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         console_oidc_issuer=operator_issuer, console_oidc_client_id="llmaas-console",
         console_oidc_client_secret="operator-client-secret-0123456789",
         console_operator_domains=["operator.test"], console_admin_groups=["llmaas-admins"],
-        console_viewer_groups=["llmaas-viewers"])
+        console_viewer_groups=["llmaas-viewers"], console_loopback_issuers=True)
     database = fresh_database("sqlite", sqlite_dir=home, postgres_admin_url=None)
     engine = FakeEngine(model="upstream-name")
     with serve(engine.app()) as engine_url:

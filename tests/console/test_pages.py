@@ -139,6 +139,10 @@ def test_a_tenants_people_see_their_tenant_only(console: Console) -> None:
         ("/console/keys", {"tenant": "acme", "name": "k", "requests_per_minute": "0"}, 400, "whole number"),
         ("/console/keys", {"tenant": "ghost", "name": "k"}, 404, "No tenant"),
         ("/console/identity", {"tenant": "acme", "issuer": "ftp://x", "client_id": "c"}, 400, "https://"),
+        # The gateway's own loopback is no tenant's to probe (unless console_loopback_issuers).
+        ("/console/identity", {"tenant": "acme", "issuer": "http://127.0.0.1:8000", "client_id": "c",
+                               "client_secret": "s", "email_domains": "acme.test", "admin_groups": "a"}, 400,
+         "https://"),
         ("/console/identity", {"tenant": "acme", "issuer": "https://idp.acme.test", "client_id": "c",
                                "client_secret": "s", "email_domains": "operator.test",
                                "admin_groups": "a"}, 409, "Another provider"),

@@ -97,7 +97,9 @@ class IdentityProviders:
                 viewer_groups: list[str]) -> IdentityProvider:
         """Set the tenant's provider; a `client_secret` of None keeps the one stored. A domain another
         provider owns is refused: each address has one way in."""
-        if not issuer.startswith(("https://", "http://127.0.0.1", "http://localhost")) or len(issuer) > 500:
+        loopback = self._settings.console_loopback_issuers and issuer.startswith(
+            ("http://127.0.0.1:", "http://localhost:"))
+        if not (issuer.startswith("https://") or loopback) or len(issuer) > 500:
             raise InvalidRequest("The issuer must be an https:// URL.", param="issuer")
         if not 0 < len(client_id) <= 200:
             raise InvalidRequest("Give the client id the provider issued.", param="client_id")

@@ -51,6 +51,8 @@ class SessionStore:
         """A new session; returns the token for the cookie (the only place it exists)."""
         token, now = secrets.token_urlsafe(32), datetime.now(UTC)
         with Session(self._database) as session, session.begin():
+            # Ended sessions are of no more use: each sign-in sweeps them (revoked ones once they end).
+            session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.expires_at < now))
             session.add(ConsoleSessionRow(
                 token_hash=digest(token), email=email[:320], role=role.value, tenant_id=tenant_id,
                 csrf_token=secrets.token_urlsafe(32), created_at=now, last_seen_at=now,
