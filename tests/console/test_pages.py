@@ -4,6 +4,7 @@ enforced on the server, CSRF on every write, and every bad input a clear refusal
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from llmaas.app import create_app
 from llmaas.audit import AuditLog
+from llmaas.auth import KeyService
 from llmaas.catalog import Catalog
 from llmaas.console import issue_login_link
 from llmaas.console.providers import IdentityProviders
@@ -30,7 +32,7 @@ PAGES = ["/console/", "/console/tenants", "/console/keys", "/console/usage", "/c
          "/console/catalog", "/console/audit", "/console/identity", "/console/overview.json",
          "/console/overview/totals"]
 WRITES = ["/console/tenants", "/console/tiers", "/console/keys", "/console/keys/sk-llmaas-x/revoke",
-          "/console/identity", "/console/logout"]
+          "/console/keys/sk-llmaas-x/rotate", "/console/identity", "/console/logout"]
 
 
 @dataclass
@@ -125,6 +127,31 @@ def test_a_tenants_people_see_their_tenant_only(console: Console) -> None:
             assert ada.get(path).status_code == 404, path
         assert ada.get("/console/tenants").status_code == 403
         assert ada.get("/console/audit").status_code == 403
+
+
+def test_a_rotated_key_shows_its_new_secret_once_and_the_old_one_ends_later(console: Console) -> None:
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        made = _post(ada, "/console/keys", name="rotating")
+        old = re.search(r'value="(sk-llmaas-[A-Za-z0-9]+)"', made.text)
+        assert made.status_code == 201 and old is not None
+        rotated = _post(ada, f"/console/keys/{old[1][:18]}/rotate")
+        new = re.search(r'value="(sk-llmaas-[A-Za-z0-9]+)"', rotated.text)
+        assert rotated.status_code == 201 and new is not None and new[1] != old[1]
+        assert new[1] not in ada.get("/console/keys").text and "active until" in ada.get("/console/keys").text
+        globex = KeyService(console.database).create(name="theirs", tenant="globex").key.prefix
+        assert _post(ada, f"/console/keys/{globex}/rotate").status_code == 404
+    row = AuditLog(console.database).entries(action="key.rotate")[0]
+    assert row.details["new_prefix"] == new[1][:18] and new[1] not in str(vars(row))
+
+
+def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, console_url="https://llm.example.com")
+    database = fresh_database("sqlite", sqlite_dir=tmp_path, postgres_admin_url=None)
+    with serve(create_app(settings, catalog=Catalog([]), database=database)) as url:
+        token = issue_login_link(settings, database).rsplit("/", 1)[1]
+        opened = httpx.get(f"{url}/console/auth/link/{token}")
+    database.dispose()
+    assert opened.status_code == 303 and "Secure" in opened.headers["set-cookie"]
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,12 +12,15 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from llmaas.auth import KeyLimits
+from llmaas.auth.keys import KeyListing
 from llmaas.console.guard import ConsoleDep, FormDep, PrincipalDep, field, render
+from llmaas.console.roles import Principal
 from llmaas.errors import InvalidRequest, LlmaasError, NotFound
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import to_nano
 
 router = APIRouter()
+ROTATION_GRACE = timedelta(hours=24)  # the old secret keeps working this long after a rotation
 
 
 @router.get("/tenants")
@@ -102,15 +105,36 @@ async def create_key(request: Request, principal: PrincipalDep, console: Console
 async def revoke_key(prefix: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
                      _: FormDep) -> Response:
     principal.require_admin()
-    listing = next((k for k in await run_in_threadpool(console.keys.list) if k.prefix == prefix), None)
-    # Another tenant's key reads as no key at all.
-    if listing is None or (not principal.operator and listing.tenant != principal.tenant):
-        raise NotFound("No such key.", param="prefix")
+    listing = await _own_key(console, principal, prefix)
     async with console.writing(principal, request, "key.revoke", "key", prefix):
         if not await run_in_threadpool(console.keys.revoke, prefix):
             raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
     query = f"?tenant={listing.tenant}" if principal.operator else ""
     return RedirectResponse(f"/console/keys{query}", status_code=303)
+
+
+@router.post("/keys/{prefix}/rotate")
+async def rotate_key(prefix: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
+                     _: FormDep) -> Response:
+    """A new secret with the same tenant, limits and models, shown once; the old one works for
+    ROTATION_GRACE more, so clients can move over."""
+    principal.require_admin()
+    listing = await _own_key(console, principal, prefix)
+    async with console.writing(principal, request, "key.rotate", "key", prefix,
+                               grace_seconds=int(ROTATION_GRACE.total_seconds())) as row:
+        issued = await run_in_threadpool(lambda: console.keys.rotate(prefix, grace=ROTATION_GRACE))
+        row.details["new_prefix"] = issued.key.prefix
+    return render(request, "keys.html", created=issued.secret, status_code=201,
+                  **await _keys(console, listing.tenant if principal.operator else principal.tenant,
+                                principal.operator))
+
+
+async def _own_key(console: ConsoleDep, principal: Principal, prefix: str) -> KeyListing:
+    """The key of `prefix`, when the principal may act on it; another tenant's key reads as none."""
+    listing = next((k for k in await run_in_threadpool(console.keys.list) if k.prefix == prefix), None)
+    if listing is None or (not principal.operator and listing.tenant != principal.tenant):
+        raise NotFound("No such key.", param="prefix")
+    return listing
 
 
 async def _tenancy(database: Engine) -> dict[str, Any]:
