@@ -28,8 +28,8 @@ def test_a_login_link_is_printed_audited_and_opens_once(run: CliRunner, database
     result = run.invoke(app, ["console", "login-link", "--tenant", "acme"])
     assert result.exit_code == 0, result.output
     link = result.stdout.strip().splitlines()[-1]
-    assert link.startswith("https://llm.example.com/console/auth/link/")
-    token = link.rsplit("/", 1)[1]
+    assert link.startswith("https://llm.example.com/console/auth/link?token=")
+    token = link.rsplit("=", 1)[1]
     store = SessionStore(database, idle=timedelta(minutes=1),
                          lifetime=timedelta(minutes=1))
     pending = store.take_login(token, kind="link")

@@ -148,8 +148,8 @@ def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, console_url="https://llm.example.com")
     database = fresh_database("sqlite", sqlite_dir=tmp_path, postgres_admin_url=None)
     with serve(create_app(settings, catalog=Catalog([]), database=database)) as url:
-        token = issue_login_link(settings, database).rsplit("/", 1)[1]
-        opened = httpx.get(f"{url}/console/auth/link/{token}")
+        token = issue_login_link(settings, database).rsplit("=", 1)[1]
+        opened = httpx.get(f"{url}/console/auth/link", params={"token": token})
     database.dispose()
     assert opened.status_code == 303 and "Secure" in opened.headers["set-cookie"]
 
@@ -219,7 +219,10 @@ def test_the_login_page_sends_each_address_to_its_provider(console: Console) -> 
     assert forged.status_code == 401 and "not started in this browser" in forged.text
 
 
-def test_login_links_open_once_set_strict_cookies_and_can_be_disabled(console: Console) -> None:
+def test_login_links_open_once_set_strict_cookies_and_can_be_disabled(
+    console: Console, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     link = issue_login_link(console.settings, console.database, tenant="acme")
     path = link.split(str(console.settings.port), 1)[1]
     opened = httpx.get(f"{console.url}{path}")
@@ -228,6 +231,8 @@ def test_login_links_open_once_set_strict_cookies_and_can_be_disabled(console: C
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
     assert "Secure" not in cookie  # plain HTTP on loopback; over TLS it is Secure
     assert httpx.get(f"{console.url}{path}").status_code == 401
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("llmaas"))
+    assert "/console/auth/link" in logged and link.rsplit("=", 1)[1] not in logged  # the token is not
     logins = AuditLog(console.database).entries(action="console.login")
     assert logins[0].target == "acme" and logins[0].details["via"] == "link"
     with pytest.raises(PermissionDenied):

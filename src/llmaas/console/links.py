@@ -23,4 +23,4 @@ def issue_login_link(settings: Settings, database: Engine, *, tenant: str | None
                               valid=timedelta(minutes=settings.console_login_link_minutes))
     scheme = "https" if settings.tls_cert_file else "http"
     base = settings.console_url or f"{scheme}://{settings.host}:{settings.port}"
-    return f"{base.rstrip('/')}/console/auth/link/{token}"
+    return f"{base.rstrip('/')}/console/auth/link?token={token}"
