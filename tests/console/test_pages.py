@@ -31,8 +31,9 @@ from tests.servers import free_port, serve
 PAGES = ["/console/", "/console/tenants", "/console/keys", "/console/usage", "/console/usage.csv",
          "/console/catalog", "/console/audit", "/console/identity", "/console/overview.json",
          "/console/overview/totals"]
-WRITES = ["/console/tenants", "/console/tiers", "/console/keys", "/console/keys/sk-llmaas-x/revoke",
-          "/console/keys/sk-llmaas-x/rotate", "/console/identity", "/console/logout"]
+WRITES = ["/console/tenants", "/console/tenants/acme", "/console/tiers", "/console/keys",
+          "/console/keys/sk-llmaas-x/revoke", "/console/keys/sk-llmaas-x/rotate", "/console/identity",
+          "/console/logout"]
 
 
 @dataclass
@@ -144,6 +145,21 @@ def test_a_rotated_key_shows_its_new_secret_once_and_the_old_one_ends_later(cons
     assert row.details["new_prefix"] == new[1][:18] and new[1] not in str(vars(row))
 
 
+def test_a_key_with_its_own_guardrail_and_expiry_and_a_tenant_moved_to_another_tier(console: Console) -> None:
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        made = _post(ada, "/console/keys", name="guarded", guardrail="block", expires_on="2099-01-31")
+        assert made.status_code == 201
+        assert _post(ada, "/console/tenants/acme", tier="business").status_code == 403
+    key = next(k for k in KeyService(console.database).list(tenant="acme") if k.name == "guarded")
+    assert key.guardrail == "block" and key.expires_at is not None and key.expires_at.isoformat() == (
+        "2099-01-31T00:00:00+00:00")
+    with console.person(Role.OPERATOR_ADMIN) as operator:
+        assert _post(operator, "/console/tenants/globex", tier="business").status_code == 303
+        assert _post(operator, "/console/tenants/globex", tier="gold").status_code == 404
+    assert TenantService(console.database).get("globex").tier == "business"
+    assert AuditLog(console.database).entries(action="tenant.update")[0].target == "globex"
+
+
 def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, console_url="https://llm.example.com")
     database = fresh_database("sqlite", sqlite_dir=tmp_path, postgres_admin_url=None)
@@ -165,6 +181,9 @@ def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
         ("/console/tiers", {"name": "t", "monthly_cap_eur": "1e400"}, 400, "amount in euros"),
         ("/console/keys", {"tenant": "acme", "name": "k", "requests_per_minute": "0"}, 400, "whole number"),
         ("/console/keys", {"tenant": "ghost", "name": "k"}, 404, "No tenant"),
+        ("/console/keys", {"tenant": "acme", "name": "k", "guardrail": "maybe"}, 400, "off, flag or block"),
+        ("/console/keys", {"tenant": "acme", "name": "k", "expires_on": "soon"}, 400, "is a day"),
+        ("/console/keys", {"tenant": "acme", "name": "k", "expires_on": "2001-01-01"}, 400, "in the future"),
         ("/console/identity", {"tenant": "acme", "issuer": "ftp://x", "client_id": "c"}, 400, "https://"),
         # The gateway's own loopback is no tenant's to probe (unless console_loopback_issuers).
         ("/console/identity", {"tenant": "acme", "issuer": "http://127.0.0.1:8000", "client_id": "c",

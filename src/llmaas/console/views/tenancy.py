@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +16,7 @@ from llmaas.auth.keys import KeyListing
 from llmaas.console.guard import ConsoleDep, FormDep, PrincipalDep, field, render
 from llmaas.console.roles import Principal
 from llmaas.errors import InvalidRequest, LlmaasError, NotFound
+from llmaas.guardrails import Policy
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import to_nano
 
@@ -69,6 +70,22 @@ async def create_tier(request: Request, principal: PrincipalDep, console: Consol
     return RedirectResponse("/console/tenants", status_code=303)
 
 
+@router.post("/tenants/{name}")
+async def change_tenant(name: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
+                        form: FormDep) -> Response:
+    """Move a tenant to another tier."""
+    principal.require_operator()
+    principal.require_admin()
+    tier = field(form, "tier", limit=100)
+    try:
+        async with console.writing(principal, request, "tenant.update", "tenant", name, fields=["tier"]):
+            await run_in_threadpool(lambda: TenantService(console.database).update(name, tier=tier))
+    except LlmaasError as error:
+        return render(request, "tenants.html", error=error.message, status_code=error.status_code,
+                      **await _tenancy(console.database))
+    return RedirectResponse("/console/tenants", status_code=303)
+
+
 @router.get("/keys")
 async def keys(request: Request, principal: PrincipalDep, console: ConsoleDep,
                tenant: Annotated[str | None, Query(max_length=200)] = None) -> Response:
@@ -88,10 +105,12 @@ async def create_key(request: Request, principal: PrincipalDep, console: Console
         models = [m.strip()[:200] for m in field(form, "models", limit=2000).split(",") if m.strip()] or None
         limits = KeyLimits(_count(form, "requests_per_minute"), _count(form, "tokens_per_minute"),
                            _euros(form, "monthly_budget_eur"))
+        guardrail, expires_at = _policy(form), _expiry(form)
         async with console.writing(principal, request, "key.create", "key", "", tenant=tenant, name=name,
                                    fields=["name", "tenant"]) as row:
             issued = await run_in_threadpool(lambda: console.keys.create(
-                name=name, tenant=tenant, limits=limits, allowed_models=models))
+                name=name, tenant=tenant, limits=limits, allowed_models=models, expires_at=expires_at,
+                guardrail=guardrail))
             row.target = issued.key.prefix
     except LlmaasError as error:
         return render(request, "keys.html", error=error.message, status_code=error.status_code,
@@ -168,3 +187,25 @@ def _euros(form: FormData, name: str) -> int | None:
     if nano is None or not 0 <= nano < 2**62:
         raise InvalidRequest(f"{name.replace('_', ' ')} must be an amount in euros.", param=name)
     return nano
+
+
+def _policy(form: FormData) -> Policy | None:
+    value = field(form, "guardrail", limit=10)
+    if not value:
+        return None  # the tier's
+    if value not in {p.value for p in Policy}:
+        raise InvalidRequest("The guardrail policy is off, flag or block.", param="guardrail")
+    return Policy(value)
+
+
+def _expiry(form: FormData) -> datetime | None:
+    value = field(form, "expires_on", limit=10)
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest("The expiry is a day, such as 2027-06-30.", param="expires_on") from None
+    if day <= datetime.now(UTC).date() or day.year > 9000:
+        raise InvalidRequest("The expiry must be a day in the future.", param="expires_on")
+    return datetime.combine(day, time(), UTC)  # the key ends as that day begins (UTC)
