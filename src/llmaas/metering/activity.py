@@ -1,6 +1,6 @@
 """Recent activity from the ledger's raw events, in buckets of a minute: what the console's live
-overview charts (requests, tokens, cost, errors, latency). Summed by the database, so a poll every few
-seconds reads one row per minute, however busy the hour was."""
+overview charts (requests, tokens, audio, cost, energy, errors, latency). Summed by the database, so a
+poll every few seconds reads one row per minute, however busy the hour was."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class Bucket:
     output_tokens: int = 0
     cost_nano: int = 0
     latency_ms_total: float = 0.0
+    audio_seconds: float = 0.0
+    energy_wh: float = 0.0
 
     @property
     def latency_ms(self) -> float:
@@ -51,7 +53,8 @@ def activity(engine: Engine, *, minutes: int = 60, tenant_id: int | None = None,
     index = cast(index, Integer)
     query = (
         select(index, func.count(), func.sum(case((e.status >= 400, 1), else_=0)), func.sum(e.input_tokens),
-               func.sum(e.output_tokens), func.sum(e.cost_nano), func.sum(e.latency_ms))
+               func.sum(e.output_tokens), func.sum(e.cost_nano), func.sum(e.latency_ms),
+               func.sum(e.audio_seconds), func.sum(e.energy_wh))
         .where(e.created_at >= datetime.fromtimestamp(first, UTC), e.created_at <= end)
         .group_by(index)
     )
@@ -59,10 +62,11 @@ def activity(engine: Engine, *, minutes: int = 60, tenant_id: int | None = None,
         query = query.where(e.tenant_id == tenant_id)
     with Session(engine) as session:
         for row in session.execute(query):
-            position, requests, errors, input_tokens, output_tokens, cost_nano, latency = row
+            position, requests, errors, input_tokens, output_tokens, cost_nano, latency, audio, energy = row
             if 0 <= position < len(buckets):
                 bucket = buckets[position]
                 bucket.requests, bucket.errors = int(requests), int(errors or 0)
                 bucket.input_tokens, bucket.output_tokens = int(input_tokens or 0), int(output_tokens or 0)
                 bucket.cost_nano, bucket.latency_ms_total = int(cost_nano or 0), float(latency or 0)
+                bucket.audio_seconds, bucket.energy_wh = float(audio or 0), float(energy or 0)
     return buckets

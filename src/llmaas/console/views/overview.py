@@ -1,4 +1,4 @@
-"""The overview: the last hour's requests, tokens, cost, errors and latency, refreshed live."""
+"""The overview: the last hour's requests, tokens, audio, cost, energy, errors and latency, live."""
 
 from __future__ import annotations
 
@@ -49,12 +49,16 @@ async def _series(database: Any, tenant: str | None) -> dict[str, Any]:
             "requests": [b.requests for b in buckets],
             "tokens": [b.input_tokens + b.output_tokens for b in buckets],
             "cost_eur": [float(to_eur(b.cost_nano) or 0) for b in buckets],
+            "audio_minutes": [round(b.audio_seconds / 60, 2) for b in buckets],
+            "energy_wh": [round(b.energy_wh, 3) for b in buckets],
             "errors": [b.errors for b in buckets],
             "latency_ms": [round(b.latency_ms, 1) for b in buckets],
             "total_requests": requests,
             "total_tokens": sum(b.input_tokens + b.output_tokens for b in buckets),
             "total_cost_eur": float(to_eur(sum(b.cost_nano for b in buckets)) or 0),
             "total_errors": sum(b.errors for b in buckets),
+            "total_audio_minutes": round(sum(b.audio_seconds for b in buckets) / 60, 1),
+            "total_energy_wh": round(sum(b.energy_wh for b in buckets), 3),
             "mean_latency_ms": round(latency / requests, 1) if requests else 0,
         }
 
