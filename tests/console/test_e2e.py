@@ -5,6 +5,7 @@ through it, issues a key, watches its usage arrive, and revokes it; and the wall
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -21,7 +22,8 @@ from tests.console.conftest import Site
 
 
 @pytest.fixture(scope="module")
-def browser() -> object:
+def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=15_000)  # two cores shared with the rest of the suite: room to breathe
     with chromium() as browser:
         yield browser
 
