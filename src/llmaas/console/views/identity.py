@@ -20,7 +20,8 @@ router = APIRouter()
 async def identity(request: Request, principal: PrincipalDep, console: ConsoleDep,
                    tenant: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     scoped = principal.scope(tenant)
-    return render(request, "identity.html", tenant=scoped, provider=await _provider(console, scoped))
+    return render(request, "identity.html", tenant=scoped, provider=await _provider(console, scoped),
+                  callback=_callback(console, request))
 
 
 @router.post("/identity")
@@ -42,7 +43,8 @@ async def connect(request: Request, principal: PrincipalDep, console: ConsoleDep
                 viewer_groups=field(form, "viewer_groups", limit=2000).split(",")))
     except LlmaasError as error:
         return render(request, "identity.html", tenant=tenant, error=error.message,
-                      provider=await _provider(console, tenant), status_code=error.status_code)
+                      provider=await _provider(console, tenant), status_code=error.status_code,
+                      callback=_callback(console, request))
     # Connected: check that the provider answers as an OpenID Connect issuer.
     test = "ok"
     try:
@@ -50,7 +52,12 @@ async def connect(request: Request, principal: PrincipalDep, console: ConsoleDep
                                              nonce="test", login_hint="")
     except LlmaasError as error:
         test = error.message
-    return render(request, "identity.html", tenant=tenant, provider=provider, saved=True, test=test)
+    return render(request, "identity.html", tenant=tenant, provider=provider, saved=True, test=test,
+                  callback=_callback(console, request))
+
+
+def _callback(console: ConsoleDep, request: Request) -> str:
+    return f"{console.base_url(request)}/console/auth/callback"
 
 
 async def _provider(console: ConsoleDep, tenant: str | None) -> IdentityProvider | None:
