@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 	@scripts/system-packages.sh build
+	@scripts/console-assets.sh
 	$(BIN)/llmaas setup
 
 # Re-install only when the pins change; a second `make install` takes seconds.
@@ -22,6 +23,7 @@ serve: install
 
 test: install
 	@scripts/system-packages.sh test
+	@scripts/console-assets.sh test
 	$(BIN)/pytest
 
 # Style, types (strict, tests and benchmarks included) and the layers of .importlinter; CI runs it.

@@ -1,14 +1,16 @@
 #!/bin/sh
-# Debian packages the platform needs: a C++ toolchain to build llama.cpp ("build"); for the tests
+# Debian packages the platform needs: a C++ toolchain to build llama.cpp and Node's npm for the
+# console's assets ("build"); for the tests
 # ("test"): espeak-ng to speak test audio, redis-server for limits shared by replicas, PostgreSQL,
 # which the tests start themselves, and what checks deploy/ offline: Go with Debian's sprig and yaml
 # libraries to render the Helm chart (helm itself is not packaged), docker-compose to validate the
-# compose file, and openssl's s_client to try a TLS 1.2 handshake on the gateway. Installs only what
+# compose file, openssl's s_client to try a TLS 1.2 handshake on the gateway, and Chromium, which
+# the console's tests drive (Playwright with Debian's browser; no browser is downloaded). Installs only what
 # is missing.
 set -eu
 case "${1:-build}" in
-  build) wanted="cmake:cmake ninja:ninja-build g++:g++" ;;
-  test) wanted="espeak-ng:espeak-ng redis-server:redis-server go:golang-go openssl:openssl" ;;
+  build) wanted="cmake:cmake ninja:ninja-build g++:g++ node:nodejs npm:npm" ;;
+  test) wanted="espeak-ng:espeak-ng redis-server:redis-server go:golang-go openssl:openssl chromium:chromium" ;;
   *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
 missing=""

@@ -26,6 +26,7 @@ from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
 from llmaas.audit import AuditLog
 from llmaas.auth import FailedAuthentications, KeyService
 from llmaas.catalog import Capability, Catalog, Upstream
+from llmaas.console import create_console
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
 from llmaas.gateway.isolation import CacheSalts
@@ -134,6 +135,8 @@ def create_app(
                    admin_audit):
         app.include_router(module.router)
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.mount("/console", create_console(settings, database=database, keys=app.state.keys,
+                                         audit=app.state.audit, served=served), name="console")
     app.openapi = documented(app)  # type: ignore[method-assign]
     app.add_middleware(OpenAIEndpoints)
     # Added last, so outermost: it sees every request, the fast endpoints included.

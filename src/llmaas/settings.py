@@ -116,13 +116,53 @@ class Settings(BaseSettings):
         description="Prompt-injection score from which a prompt is flagged or blocked; unset, the model's "
         "own (0.5). Lower catches more and flags more innocent prompts (docs/guardrails.md).",
     )
+    console_url: str | None = Field(
+        None, description="The console's public base URL (`https://llm.example.com`): where identity "
+        "providers send people back and login links point; defaults to the gateway's own address."
+    )
+    console_oidc_issuer: str | None = Field(
+        None, description="The operator's OpenID Connect provider, for its staff; unset, only tenants' "
+        "providers and login links open the console."
+    )
+    console_oidc_client_id: str | None = Field(None, description="The console's client id at that provider.")
+    console_oidc_client_secret: str | None = Field(
+        None, description="The console's client secret at that provider (never logged)."
+    )
+    console_operator_domains: Annotated[list[str], NoDecode] = Field(
+        [], description="E-mail domains of the operator's staff, sent to the operator's provider; "
+        "comma-separated in the environment."
+    )
+    console_groups_claim: str = Field("groups", description="ID-token claim with the staff's groups.")
+    console_admin_groups: Annotated[list[str], NoDecode] = Field(
+        ["llmaas-admins"], description="The operator's groups whose members are operator admins."
+    )
+    console_viewer_groups: Annotated[list[str], NoDecode] = Field(
+        ["llmaas-viewers"], description="The operator's groups whose members are operator viewers."
+    )
+    console_loopback_issuers: bool = Field(
+        False, description="Let tenants connect providers at http://127.0.0.1 or http://localhost (tests, "
+        "demos); off, a tenant's issuer must be https://, so the gateway's loopback is not theirs to probe."
+    )
+    console_session_idle_minutes: float = Field(
+        30, gt=0, description="A console session ends after this long without a request."
+    )
+    console_session_hours: float = Field(
+        12, gt=0, description="A console session ends this long after sign-in, however active."
+    )
+    console_login_links: bool = Field(
+        True, description="Allow break-glass links (`llmaas console login-link`) into the console."
+    )
+    console_login_link_minutes: float = Field(
+        10, gt=0, le=60, description="How long a break-glass login link stays valid (used once)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
         description="The gateway's log level; at DEBUG the engines' own output joins the log. Content "
         "(prompts, answers, audio, images) is never logged at any level (docs/security.md).",
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "console_operator_domains", "console_admin_groups",
+                     "console_viewer_groups", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

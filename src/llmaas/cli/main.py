@@ -7,6 +7,7 @@
     llmaas models list                  the catalog, with the operator's overrides
     llmaas models deprecate mistral-small --retires-at 2027-06-30 --successor mistral-medium
     llmaas audit verify                 check that no administrative write was edited or deleted
+    llmaas console login-link           a one-time link into the web console (break-glass)
     llmaas sovereignty-report           the platform's promises checked; exit 1 when one is broken
 """
 
@@ -23,6 +24,7 @@ from rich.markup import escape
 from llmaas.catalog import load_catalog
 from llmaas.catalog.catalog import CatalogError
 from llmaas.cli import audit, keys, models, report, tenancy, tls, usage
+from llmaas.cli import console as console_commands
 from llmaas.cli.common import ConfigOption, console
 from llmaas.errors import TLSConfigError
 from llmaas.observability.logs import content_free_handler
@@ -36,6 +38,7 @@ app.add_typer(tenancy.tiers_app, name="tiers")
 app.add_typer(models.app, name="models")
 app.add_typer(tls.app, name="tls")
 app.add_typer(audit.app, name="audit")
+app.add_typer(console_commands.app, name="console")
 app.command("usage")(usage.usage)
 app.command("sovereignty-report")(report.sovereignty_report)
 

@@ -202,5 +202,57 @@ class HealthMinuteRow(Base):
     decode_s: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ConsoleIdentityProviderRow(Base):
+    """A tenant's own OpenID Connect provider, which its people sign in to the console through. The
+    client secret is stored to exchange codes with; it is never shown back, logged or audited."""
+
+    __tablename__ = "console_identity_providers"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    client_secret: Mapped[str] = mapped_column(String(500))
+    email_domains: Mapped[list[str]] = mapped_column(JSON)
+    groups_claim: Mapped[str] = mapped_column(String(100))
+    admin_groups: Mapped[list[str]] = mapped_column(JSON)
+    viewer_groups: Mapped[list[str]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in person's console session: found by the sha256 of its cookie, revocable, with an
+    idle and an absolute end. A NULL tenant is the operator's staff."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), nullable=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Where the provider ends its own session on logout, when it offers that.
+    logout_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+
+
+class ConsoleLoginRow(Base):
+    """A sign-in under way, used once: an OpenID Connect redirect waiting for its code (`oidc`, with its
+    PKCE verifier and nonce) or a break-glass link (`link`). Found by the sha256 of its token."""
+
+    __tablename__ = "console_logins"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"), nullable=True)
+    code_verifier: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
