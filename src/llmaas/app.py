@@ -28,6 +28,7 @@ from llmaas.auth import FailedAuthentications, KeyService
 from llmaas.catalog import Capability, Catalog, Upstream
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
+from llmaas.gateway.images import ImagePolicy
 from llmaas.gateway.isolation import CacheSalts
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
@@ -84,7 +85,8 @@ def create_app(
         accounting = Accounting(meter=meter, ledger=ledger, database=database)
         app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
                                     salts=CacheSalts(settings.cache_salt_secret),
-                                    guardrail_model=_guardrail_model(settings, served.catalog))
+                                    guardrail_model=_guardrail_model(settings, served.catalog),
+                                    images=ImagePolicy.of(settings))
         await router.check_health(client.session)
         ledger.start()
         tasks = [

@@ -44,7 +44,7 @@ def test_an_image_that_is_not_base64_is_a_400(platform: Platform) -> None:
              {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not-base64@@"}}]
     response = post(platform, CHAT, json={"model": "vision-model",
                                           "messages": [{"role": "user", "content": parts}]})
-    assert_error(response, 400, param="messages")
+    assert_error(response, 400, param="messages[0].content[1].image_url")
     _still_serving(platform)
 
 

@@ -24,6 +24,7 @@ from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate
+from llmaas.gateway.images import ImagePolicy
 from llmaas.gateway.isolation import CacheSalts, isolate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
@@ -35,6 +36,7 @@ from llmaas.metering import LimitState
 from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
+from llmaas.wire.requests import ChatCompletionRequest
 
 JSONObject = dict[str, Any]
 # What a model reads as instructions; embeddings, rerank and moderation only measure their inputs.
@@ -104,12 +106,14 @@ class Gateway:
     def __init__(
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
         salts: CacheSalts | None = None, guardrail_model: str | None = None,
+        images: ImagePolicy | None = None,
     ) -> None:
         self.served = served
         self.client = client
         self.metrics = metrics
         self.accounting = accounting
         self.salts = salts or CacheSalts(None)
+        self.images = images or ImagePolicy()
         self.screening = Screening(client=client, metrics=metrics, accounting=accounting,
                                    model=guardrail_model)
 
@@ -126,6 +130,8 @@ class Gateway:
         """Answer one request of `family` for `caller`: the steps below, in this order."""
         resolution = self.model(request.model, family.capability, family.endpoint)
         entry = resolution.served
+        if isinstance(request, ChatCompletionRequest) and entry.supports(Capability.VISION):
+            await self.images.inline(request)  # before the check: its bounds count the images inline
         call = family.check(entry, request)
         if call.audio is not None:  # decoding takes CPU: off the event loop
             call.audio_seconds = await run_in_threadpool(audio_duration, call.audio)
