@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
@@ -24,7 +25,7 @@ from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
 from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
 from llmaas.audit import AuditLog
-from llmaas.auth import FailedAuthentications, KeyService
+from llmaas.auth import FailedAuthentications, KeyService, SharedFailedAuthentications
 from llmaas.catalog import Capability, Catalog, Upstream
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
@@ -46,6 +47,14 @@ def meter_for(settings: Settings) -> Meter:
             settings.redis_url, reservation_ttl_s=settings.upstream_timeout_s * 2, require_seeded=True
         )
     return MemoryMeter(reservation_ttl_s=settings.upstream_timeout_s * 2)
+
+
+def failed_authentications(settings: Settings) -> FailedAuthentications:
+    """Failed authentications counted with every replica's in Redis when configured, else here."""
+    limits = {"burst": settings.auth_failure_burst, "per_minute": settings.auth_failures_per_minute}
+    if settings.redis_url:
+        return SharedFailedAuthentications(Redis.from_url(settings.redis_url), **limits)
+    return FailedAuthentications(**limits)
 
 
 async def _roll_up_hourly(database: Engine, retention_days: int) -> None:
@@ -88,6 +97,7 @@ def create_app(
                                     guardrail_model=_guardrail_model(settings, served.catalog),
                                     images=ImagePolicy.of(settings))
         await router.check_health(client.session)
+        await app.state.auth_failures.start()
         ledger.start()
         tasks = [
             asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s)),
@@ -103,6 +113,7 @@ def create_app(
             await ledger.close()  # every settled request is written before shutdown completes
             await meter.close()
             await client.close()
+            await app.state.auth_failures.close()
 
     app = FastAPI(
         title="llmaas",
@@ -121,8 +132,7 @@ def create_app(
     app.state.database = database
     app.state.audit = AuditLog(database)
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
-    app.state.auth_failures = FailedAuthentications(
-        burst=settings.auth_failure_burst, per_minute=settings.auth_failures_per_minute)
+    app.state.auth_failures = failed_authentications(settings)
     install_error_handlers(app)
     # Chat, completions, embeddings and rerank are answered by OpenAIEndpoints, before FastAPI.
     for module in (audio, models, usage, system, admin_tenancy, admin_usage, admin_catalog, admin_audit):

@@ -161,7 +161,7 @@ def test_remote_image_urls_are_refused_by_default(strict: Gateway) -> None:
 
 
 @pytest.mark.parametrize("path", ["/cat.png", "/moved.png"])
-def test_an_allowed_hosts_image_is_fetched_by_the_gateway_and_sent_inline(allowing: Gateway, path: str) -> None:
+def test_an_allowed_hosts_image_is_fetched_and_sent_inline(allowing: Gateway, path: str) -> None:
     response = allowing.chat([text("what is it?"), image(f"{allowing.images}{path}")])
     assert response.status_code == 200, response.text
     sent = allowing.engine.requests[-1]["messages"][0]["content"][1]
