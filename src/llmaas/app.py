@@ -95,7 +95,8 @@ def create_app(
         app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
                                     salts=CacheSalts(settings.cache_salt_secret),
                                     guardrail_model=_guardrail_model(settings, served.catalog),
-                                    images=ImagePolicy.of(settings))
+                                    images=ImagePolicy.of(settings),
+                                    max_audio_seconds=settings.max_audio_seconds)
         await router.check_health(client.session)
         await app.state.auth_failures.start()
         ledger.start()

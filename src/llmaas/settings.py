@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     engine_base_port: int = Field(18100, description="First loopback port handed to embedded engines.")
     max_request_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted request body.")
     max_audio_bytes: int = Field(25 * 1024 * 1024, description="Largest accepted audio upload.")
+    max_audio_seconds: float = Field(
+        3600.0, gt=0, description="Longest accepted audio upload, in seconds of audio."
+    )
     max_request_head_bytes: int = Field(
         32 * 1024, ge=1024, description="Largest accepted request line and headers together; a larger "
         "head is a 431 and its connection is closed."

@@ -11,6 +11,7 @@ each (chat.py, embeddings.py, rerank.py, transcription.py), behind `Family`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -106,7 +107,7 @@ class Gateway:
     def __init__(
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
         salts: CacheSalts | None = None, guardrail_model: str | None = None,
-        images: ImagePolicy | None = None,
+        images: ImagePolicy | None = None, max_audio_seconds: float = math.inf,
     ) -> None:
         self.served = served
         self.client = client
@@ -114,6 +115,7 @@ class Gateway:
         self.accounting = accounting
         self.salts = salts or CacheSalts(None)
         self.images = images or ImagePolicy()
+        self.max_audio_seconds = max_audio_seconds
         self.screening = Screening(client=client, metrics=metrics, accounting=accounting,
                                    model=guardrail_model)
 
@@ -134,7 +136,8 @@ class Gateway:
             await self.images.inline(request)  # before the check: its bounds count the images inline
         call = family.check(entry, request)
         if call.audio is not None:  # decoding takes CPU: off the event loop
-            call.audio_seconds = await run_in_threadpool(audio_duration, call.audio)
+            call.audio_seconds = await run_in_threadpool(
+                audio_duration, call.audio, max_seconds=self.max_audio_seconds)
         verdict = await self.screen(family, request, caller, resolution)
         headers = {**resolution.headers, HEADER: verdict.value} if verdict else resolution.headers
         ticket = await self.accounting.admit(
