@@ -51,10 +51,11 @@ def meter_for(settings: Settings) -> Meter:
 
 def failed_authentications(settings: Settings) -> FailedAuthentications:
     """Failed authentications counted with every replica's in Redis when configured, else here."""
-    limits = {"burst": settings.auth_failure_burst, "per_minute": settings.auth_failures_per_minute}
+    burst, per_minute = settings.auth_failure_burst, settings.auth_failures_per_minute
     if settings.redis_url:
-        return SharedFailedAuthentications(Redis.from_url(settings.redis_url), **limits)
-    return FailedAuthentications(**limits)
+        return SharedFailedAuthentications(Redis.from_url(settings.redis_url), burst=burst,
+                                           per_minute=per_minute)
+    return FailedAuthentications(burst=burst, per_minute=per_minute)
 
 
 async def _roll_up_hourly(database: Engine, retention_days: int) -> None:

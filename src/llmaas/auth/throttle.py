@@ -104,7 +104,8 @@ class SharedFailedAuthentications(FailedAuthentications):
         self._channel = f"{prefix}auth-blocked"
         self._script = client.register_script(_FAIL)
         self._listener: asyncio.Task[None] | None = None
-        self._subscribed = asyncio.Event()
+        self._subscribed = asyncio.Event()  # cleared while Redis cannot be reached
+        self._alone = False  # counting failures alone: Redis could not be reached
 
     async def failed(self, address: str | None) -> None:
         bucket = _bucket(address)
@@ -112,11 +113,15 @@ class SharedFailedAuthentications(FailedAuthentications):
             async with asyncio.timeout(_REDIS_TIMEOUT_S):
                 ahead_ms = await self._script(
                     keys=[self._prefix + bucket],
-                    args=[round(self._interval * 1000), round(self._tolerance * 1000), self._channel, bucket])
+                    args=[max(1, round(self._interval * 1000)), round(self._tolerance * 1000), self._channel,
+                          bucket])
         except (RedisError, OSError, TimeoutError):
-            log.warning("Redis unreachable: failed authentications are counted by this replica alone")
+            if not self._alone:  # once per outage, not once per failure
+                log.warning("Redis unreachable: failed authentications are counted by this replica alone")
+                self._alone = True
             self._count(bucket)
             return
+        self._alone = False
         self._learn(bucket, int(ahead_ms))
 
     async def start(self) -> None:
@@ -148,7 +153,9 @@ class SharedFailedAuthentications(FailedAuthentications):
                         ahead, _, bucket = message["data"].decode().partition(" ")
                         self._learn(bucket, int(ahead))
             except (RedisError, OSError, ValueError):
-                log.warning("Redis unreachable: blocks by other replicas are not heard; retrying in 1 s")
+                if self._subscribed.is_set():  # once per outage
+                    log.warning("Redis unreachable: blocks by other replicas are not heard until it is back")
+                    self._subscribed.clear()
                 await asyncio.sleep(1)
 
 
