@@ -4,7 +4,9 @@ images the gateway then fetches itself (bounded) and passes on inline; the engin
 from __future__ import annotations
 
 import base64
+import logging
 import struct
+import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,9 +163,14 @@ def test_remote_image_urls_are_refused_by_default(strict: Gateway) -> None:
 
 
 @pytest.mark.parametrize("path", ["/cat.png", "/moved.png"])
-def test_an_allowed_hosts_image_is_fetched_and_sent_inline(allowing: Gateway, path: str) -> None:
-    response = allowing.chat([text("what is it?"), image(f"{allowing.images}{path}")])
+def test_an_allowed_hosts_image_is_fetched_and_sent_inline(
+    allowing: Gateway, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"  # the URL is the client's: no log may quote it
+    with caplog.at_level(logging.INFO):
+        response = allowing.chat([text("what is it?"), image(f"{allowing.images}{path}?{canary}")])
     assert response.status_code == 200, response.text
+    assert canary not in caplog.text + "".join(str(record.args) for record in caplog.records)
     sent = allowing.engine.requests[-1]["messages"][0]["content"][1]
     assert sent == {"type": "image_url", "image_url": {"url": inline(PNG)}}
 
