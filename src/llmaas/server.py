@@ -69,6 +69,7 @@ def run(settings: Settings, console: Console) -> None:
         port=settings.port,
         access_log=False,  # our own access log carries the request id and no query strings
         http=http_protocol(settings),
+        ws="none",  # no WebSocket endpoint: an upgrade request is an ordinary request
         timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
         log_config=None,  # uvicorn's loggers use ours: its tracebacks too are content-free

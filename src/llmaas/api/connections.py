@@ -98,7 +98,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _tick(self) -> None:
         self._timer = None
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:  # closed, upgraded
             return
         cycle = self.cycle
         if cycle is None or cycle.response_complete:  # the client owes the next head
