@@ -1,9 +1,10 @@
 """The gateway as production builds it, in its own process, in front of one upstream.
 
 `create_app` with a SQLite database in a temporary home, a real API key issued by `KeyService`, a
-one-model catalog, served by uvicorn with uvloop and httptools. `Metering` chooses what admission
-does (bench/metering_cost.py compares them); the default is what `llmaas serve` does with a fresh
-home: the in-process meter, a key on the default tenant's unlimited tier, the ledger on.
+one-model catalog, served by uvicorn with uvloop and httptools, its request heads bounded as `llmaas
+serve` bounds them. `Metering` chooses what admission does (bench/metering_cost.py compares them); the
+default is what `llmaas serve` does with a fresh home: the in-process meter, a key on the default
+tenant's unlimited tier, the ledger on.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from llmaas.auth import KeyLimits, KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
 from llmaas.catalog.models import Pricing
 from llmaas.metering import Admission, Budget, BudgetUsage, LimitState, Meter, Reservation
+from llmaas.server import http_protocol
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from llmaas.storage.tables import UsageEventRow
@@ -170,7 +172,7 @@ def serve(
         # signal again with the handler it found: let that one return, so the count below still runs.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
         uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+            app, host="127.0.0.1", port=port, loop="uvloop", http=http_protocol(settings),
             access_log=False, log_level="warning", backlog=4096,
         )).run()
         with Session(database) as session:

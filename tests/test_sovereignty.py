@@ -19,6 +19,7 @@ from llmaas.sovereignty import (
     listener_findings,
     log_finding,
     redis_finding,
+    remote_images_finding,
 )
 from tests.certs import make_pair
 
@@ -100,3 +101,10 @@ def test_the_logged_fields_are_those_the_access_log_writes(caplog: pytest.LogCap
     assert tuple(json.loads(caplog.records[-1].getMessage())) == ACCESS_LOG_FIELDS
     assert log_finding(_settings()).status == "ok"
     assert log_finding(_settings(log_level="DEBUG")).status == "warning"
+
+
+def test_remote_image_fetching_is_stated_with_its_hosts() -> None:
+    assert remote_images_finding(_settings()).state == "none fetched"
+    finding = remote_images_finding(_settings(remote_image_hosts="images.example.com, cdn.example.org"))
+    assert finding.state == "images.example.com, cdn.example.org"
+    assert "from these hosts only" in finding.detail

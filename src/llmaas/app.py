@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
@@ -24,11 +25,12 @@ from llmaas.api.middleware import RequestContext
 from llmaas.api.openai import audio, models, usage
 from llmaas.api.openai.endpoints import OpenAIEndpoints, documented
 from llmaas.audit import AuditLog
-from llmaas.auth import FailedAuthentications, KeyService
+from llmaas.auth import FailedAuthentications, KeyService, SharedFailedAuthentications
 from llmaas.catalog import Capability, Catalog, Upstream
 from llmaas.console import create_console
 from llmaas.gateway import Gateway, ServedCatalog
 from llmaas.gateway.accounting import Accounting
+from llmaas.gateway.images import ImagePolicy
 from llmaas.gateway.isolation import CacheSalts
 from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
@@ -47,6 +49,15 @@ def meter_for(settings: Settings) -> Meter:
             settings.redis_url, reservation_ttl_s=settings.upstream_timeout_s * 2, require_seeded=True
         )
     return MemoryMeter(reservation_ttl_s=settings.upstream_timeout_s * 2)
+
+
+def failed_authentications(settings: Settings) -> FailedAuthentications:
+    """Failed authentications counted with every replica's in Redis when configured, else here."""
+    burst, per_minute = settings.auth_failure_burst, settings.auth_failures_per_minute
+    if settings.redis_url:
+        return SharedFailedAuthentications(Redis.from_url(settings.redis_url), burst=burst,
+                                           per_minute=per_minute)
+    return FailedAuthentications(burst=burst, per_minute=per_minute)
 
 
 async def _roll_up_hourly(database: Engine, retention_days: int) -> None:
@@ -88,8 +99,10 @@ def create_app(
         app.state.gateway = Gateway(served=served, client=client, metrics=metrics, accounting=accounting,
                                     salts=CacheSalts(settings.cache_salt_secret),
                                     guardrail_model=_guardrail_model(settings, served.catalog),
-                                    minutes=minutes)
+                                    minutes=minutes, images=ImagePolicy.of(settings),
+                                    max_audio_seconds=settings.max_audio_seconds)
         await router.check_health(client.session)
+        await app.state.auth_failures.start()
         ledger.start()
         minutes.start()
         tasks = [
@@ -108,6 +121,7 @@ def create_app(
             await minutes.close()
             await meter.close()
             await client.close()
+            await app.state.auth_failures.close()
 
     app = FastAPI(
         title="llmaas",
@@ -127,8 +141,7 @@ def create_app(
     app.state.audit = AuditLog(database)
     app.state.keys = KeyService(database, cache_ttl_s=settings.key_cache_ttl_s)
     app.state.status_board = StatusBoard(database)
-    app.state.auth_failures = FailedAuthentications(
-        burst=settings.auth_failure_burst, per_minute=settings.auth_failures_per_minute)
+    app.state.auth_failures = failed_authentications(settings)
     install_error_handlers(app)
     # Chat, completions, embeddings and rerank are answered by OpenAIEndpoints, before FastAPI.
     for module in (audio, models, usage, system, status, admin_tenancy, admin_usage, admin_catalog,

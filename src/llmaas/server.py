@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from llmaas.api.connections import BoundedHttpToolsProtocol, bounded_http
 from llmaas.app import create_app
 from llmaas.catalog import Catalog
 from llmaas.catalog.catalog import CatalogError
@@ -67,7 +68,8 @@ def run(settings: Settings, console: Console) -> None:
         host=settings.host,
         port=settings.port,
         access_log=False,  # our own access log carries the request id and no query strings
-        http="httptools",
+        http=http_protocol(settings),
+        ws="none",  # no WebSocket endpoint: an upgrade request is an ordinary request
         timeout_graceful_shutdown=int(settings.drain_grace_s),
         log_level="warning",
         log_config=None,  # uvicorn's loggers use ours: its tracebacks too are content-free
@@ -104,6 +106,13 @@ def listening_options(settings: Settings) -> tuple[ServerTLS | None, dict[str, A
         options["ssl_context_factory"] = lambda config, default: context
         log.info("TLS 1.3 with %s", tls.description)
     return tls, options
+
+
+def http_protocol(settings: Settings) -> type[BoundedHttpToolsProtocol]:
+    """uvicorn's httptools protocol with the request heads bounded as the settings say (slowloris,
+    oversized headers: api/connections.py)."""
+    return bounded_http(max_head_bytes=settings.max_request_head_bytes,
+                        head_timeout_s=settings.request_head_timeout_s)
 
 
 def is_loopback(host: str) -> bool:

@@ -46,6 +46,33 @@ class Settings(BaseSettings):
     engine_base_port: int = Field(18100, description="First loopback port handed to embedded engines.")
     max_request_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted request body.")
     max_audio_bytes: int = Field(25 * 1024 * 1024, description="Largest accepted audio upload.")
+    max_audio_seconds: float = Field(
+        3600.0, gt=0, description="Longest accepted audio upload, in seconds of audio."
+    )
+    max_request_head_bytes: int = Field(
+        32 * 1024, ge=1024, description="Largest accepted request line and headers together; a larger "
+        "head is a 431 and its connection is closed."
+    )
+    request_head_timeout_s: float = Field(
+        10.0, gt=0, description="How long a client may take to send a request's line and headers, from "
+        "its connection's start or its previous response's end; then the connection is closed."
+    )
+    max_images_per_request: int = Field(16, ge=0, description="Images one chat request may carry.")
+    max_image_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="Largest accepted image, decoded (or fetched) bytes."
+    )
+    max_image_bytes_per_request: int = Field(
+        20 * 1024 * 1024, ge=1, description="Most image bytes (decoded) one chat request may carry in all."
+    )
+    # NoDecode: the environment gives a comma-separated list, not JSON.
+    remote_image_hosts: Annotated[list[str], NoDecode] = Field(
+        [], description="Hosts (exact names) whose http(s) image URLs the gateway fetches itself, bounded in "
+        "bytes and time, and passes on inline; empty, remote image URLs are refused. Comma-separated in "
+        "the environment."
+    )
+    remote_image_timeout_s: float = Field(
+        10.0, gt=0, description="Longest the gateway spends fetching one remote image, redirects included."
+    )
     upstream_timeout_s: float = Field(600.0, description="Longest an engine may take to answer.")
     drain_grace_s: float = Field(
         30.0, ge=0, description="On SIGTERM, how long in-flight requests may take to finish."
@@ -161,8 +188,8 @@ class Settings(BaseSettings):
         "(prompts, answers, audio, images) is never logged at any level (docs/security.md).",
     )
 
-    @field_validator("trusted_proxies", "console_operator_domains", "console_admin_groups",
-                     "console_viewer_groups", mode="before")
+    @field_validator("trusted_proxies", "remote_image_hosts", "console_operator_domains",
+                     "console_admin_groups", "console_viewer_groups", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
@@ -178,6 +205,11 @@ class Settings(BaseSettings):
                     else str(ipaddress.ip_address(entry)) for entry in value]
         except ValueError as error:
             raise ValueError(f"trusted_proxies: {error}") from None
+
+    @field_validator("remote_image_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        return [host.lower().rstrip(".") for host in value]
 
     @property
     def admin_token_problem(self) -> str | None:

@@ -54,6 +54,7 @@ def sovereignty_findings(settings: Settings, database: Engine) -> list[Finding]:
     return [
         *listener_findings(settings),
         *egress_findings(settings, catalog),
+        remote_images_finding(settings),
         Finding("API keys hashed", key_hashing().split(" ", 1)[0], key_hashing(), "ok"),
         guardrail_finding(settings, database, catalog),
         log_finding(settings),
@@ -148,6 +149,17 @@ def egress_findings(settings: Settings, catalog: Catalog) -> list[Finding]:
         findings.append(Finding(f"Egress: {entry.id}", ", ".join(hosts) or "no upstream", "; ".join(notes),
                                 status))
     return findings
+
+
+def remote_images_finding(settings: Settings) -> Finding:
+    """Whether the gateway fetches image URLs on clients' behalf, and from where."""
+    if not settings.remote_image_hosts:
+        return Finding("Egress: remote images", "none fetched",
+                       "http(s) image URLs are refused; images arrive inline (remote_image_hosts)", "ok")
+    return Finding("Egress: remote images", ", ".join(settings.remote_image_hosts),
+                   f"the gateway fetches clients' image URLs from these hosts only (at most "
+                   f"{settings.max_image_bytes} bytes, {settings.remote_image_timeout_s:g} s each); "
+                   "each host sees the image URLs clients send it", "ok")
 
 
 def guardrail_finding(settings: Settings, database: Engine, catalog: Catalog) -> Finding:

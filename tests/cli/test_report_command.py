@@ -17,8 +17,9 @@ from llmaas.storage.tables import AuditRow
 
 ADMIN_TOKEN = "admin-0123456789abcdefghijklmnopqrstuvwxyz"
 UPSTREAM_KEY = "upstream-key-9f8e7d6c5b4a"
-PROMISES = ["TLS in force", "Plaintext listener", "API keys hashed", "Guardrail policy per tier", "Logs",
-            "Usage ledger retention", "Core dumps", "Database", "Redis", "Audit chain"]
+PROMISES = ["TLS in force", "Plaintext listener", "Egress: remote images", "API keys hashed",
+            "Guardrail policy per tier", "Logs", "Usage ledger retention", "Core dumps", "Database", "Redis",
+            "Audit chain"]
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     home: Path = tmp_path_factory.mktemp("home")
     engine = FakeEngine(model="upstream-name")
     settings = Settings(home=home, max_request_bytes=64 * 1024, max_audio_bytes=32 * 1024,
-                        health_interval_s=0.2, ledger_flush_interval_s=0.05)
+                        max_audio_seconds=600, health_interval_s=0.2, ledger_flush_interval_s=0.05)
     admin_url = request.getfixturevalue("postgres_admin_url") if request.param == "postgresql" else None
     database = fresh_database(request.param, sqlite_dir=home, postgres_admin_url=admin_url)
     secret = KeyService(database).create(name="tests").secret

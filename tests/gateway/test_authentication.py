@@ -16,7 +16,7 @@ from llmaas.catalog import Catalog
 from llmaas.cli import app as cli
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
-from tests.servers import serve
+from tests.servers import free_port, redis_server, serve, wait_for
 
 ADMIN_TOKEN = "throttle-admin-token-0123456789-abcdef"
 
@@ -64,6 +64,24 @@ def test_admin_token_guesses_are_throttled_too(gateway: tuple[str, str]) -> None
     statuses = [response.status_code for response in guesses]
     assert statuses == [401, 401, 401, 429]
     assert httpx.get(admin, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 429
+
+
+def test_replicas_sharing_redis_throttle_an_address_together(tmp_path: Path) -> None:
+    port = free_port()
+    database = create_database_engine(f"sqlite:///{tmp_path / 'llmaas.db'}")
+    migrate(database)
+    secret = KeyService(database).create(name="k").secret
+    settings = Settings(home=tmp_path, redis_url=f"redis://127.0.0.1:{port}/0", auth_failure_burst=3,
+                        auth_failures_per_minute=6)
+    with redis_server(tmp_path, port, "--port", str(port)), \
+            serve(create_app(settings, catalog=Catalog([]), database=database)) as one, \
+            serve(create_app(settings, catalog=Catalog([]), database=database)) as other:
+        assert [models(one, f"sk-llmaas-guess{n:043d}").status_code for n in range(3)] == [401] * 3
+        assert models(one, secret).status_code == 429
+        # The other replica never saw a failure from this address; it refuses it too.
+        wait_for(lambda: models(other, secret).status_code == 429, timeout_s=30,
+                 what="the other replica refusing the address")
+    database.dispose()
 
 
 @pytest.mark.parametrize("token", ["a-21-character-token!", "ab" * 20])

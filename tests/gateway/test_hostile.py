@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmaas.wire.requests import MAX_MESSAGES
+from llmaas.wire.requests import MAX_INPUTS, MAX_JSON_DEPTH, MAX_LOGIT_BIAS, MAX_MESSAGES, MAX_STOP
+from tests.audio import silent_wav
 from tests.gateway.conftest import Platform
 from tests.gateway.test_errors import assert_error, post
 
@@ -39,12 +40,40 @@ def test_more_messages_than_a_chat_may_hold_is_a_400(platform: Platform) -> None
     _still_serving(platform)
 
 
+def _nested(depth: int) -> dict[str, object]:
+    inner: dict[str, object] = {}
+    for _ in range(depth):
+        inner = {"properties": inner}
+    return inner
+
+
+_CHAT = {"model": "chat-model", "messages": [{"role": "user", "content": "hi"}]}
+_TOO_DEEP = _nested(MAX_JSON_DEPTH + 1)
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    (CHAT, {**_CHAT, "stop": [str(index) for index in range(MAX_STOP + 1)]}, "stop"),
+    (CHAT, {**_CHAT, "logit_bias": {str(index): 1 for index in range(MAX_LOGIT_BIAS + 1)}}, "logit_bias"),
+    (CHAT, {**_CHAT, "tools": [{"type": "function", "function": {"name": "f", "parameters": _TOO_DEEP}}]},
+     "tools"),
+    ("/v1/embeddings", {"model": "embed-model", "input": ["x"] * (MAX_INPUTS + 1)}, "input"),
+    ("/v1/rerank", {"model": "embed-model", "query": "q", "documents": ["d"] * 1001}, "documents"),
+], ids=["stop", "logit_bias", "json-depth", "embeddings-inputs", "rerank-documents"])
+def test_a_list_or_nesting_past_its_bound_is_a_400_naming_it(
+    platform: Platform, path: str, body: dict[str, object], field: str
+) -> None:
+    response = post(platform, path, json=body)
+    assert response.status_code == 400, response.text
+    assert str(response.json()["error"]["param"]).startswith(field)
+    _still_serving(platform)
+
+
 def test_an_image_that_is_not_base64_is_a_400(platform: Platform) -> None:
     parts = [{"type": "text", "text": "what is it?"},
              {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not-base64@@"}}]
     response = post(platform, CHAT, json={"model": "vision-model",
                                           "messages": [{"role": "user", "content": parts}]})
-    assert_error(response, 400, param="messages")
+    assert_error(response, 400, param="messages[0].content[1].image_url")
     _still_serving(platform)
 
 
@@ -64,4 +93,13 @@ def test_an_empty_audio_file_is_a_400_naming_it(platform: Platform) -> None:
     response = post(platform, "/v1/audio/transcriptions", data={"model": "speech-model"},
                     files={"file": ("a.wav", b"")})
     assert_error(response, 400, param="file")
+    _still_serving(platform)
+
+
+def test_audio_longer_than_the_limit_is_a_400_naming_the_file(platform: Platform) -> None:
+    # 601 s of audio in 24 kB: under the byte limit, over the platform's 600 s (conftest.py).
+    response = post(platform, "/v1/audio/transcriptions", data={"model": "speech-model"},
+                    files={"file": ("a.wav", silent_wav(601, rate=20))})
+    error = assert_error(response, 400, param="file")
+    assert "600 seconds" in str(error["message"])
     _still_serving(platform)

@@ -143,3 +143,12 @@ def test_a_broken_rotation_keeps_the_running_certificate(served: Served, tmp_pat
     wait_for(lambda: "TLS certificate not reloaded, the running one stays" in served.log.read_text(),
              timeout_s=10, process=served.process, what="the refusal logged")
     assert handshake(served.port, running)[1] == before
+
+
+def test_an_oversized_request_head_over_https_is_a_431(served: Served) -> None:
+    # `llmaas serve` listens with the bounded protocol (api/connections.py), under TLS as well.
+    with served.client(served.files.cert) as client:
+        response = client.get("/v1/models", headers={"x-big": "a" * (64 * 1024)})
+        assert response.status_code == 431
+        assert response.json()["error"]["code"] == "request_header_fields_too_large"
+        assert client.get("/v1/models").status_code == 200

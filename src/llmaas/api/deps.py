@@ -30,7 +30,7 @@ async def authenticate(
     try:
         return await _key(keys, authorization)
     except AuthenticationFailed:
-        failures.failed(address)
+        await failures.failed(address)
         raise
 
 

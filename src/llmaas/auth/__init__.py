@@ -1,6 +1,7 @@
 """API keys: issuing them, and recognising them on every request."""
 
 from llmaas.auth.keys import ApiKey, IssuedKey, KeyLimits, KeyService
-from llmaas.auth.throttle import FailedAuthentications
+from llmaas.auth.throttle import FailedAuthentications, SharedFailedAuthentications
 
-__all__ = ["ApiKey", "FailedAuthentications", "IssuedKey", "KeyLimits", "KeyService"]
+__all__ = ["ApiKey", "FailedAuthentications", "IssuedKey", "KeyLimits", "KeyService",
+           "SharedFailedAuthentications"]

@@ -9,8 +9,6 @@ leave without the engine's internals and with the fields OpenAI's schema require
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator
 
 from llmaas.catalog import Capability, ModelEntry
@@ -155,17 +153,7 @@ def _check_features(entry: ModelEntry, request: ChatCompletionRequest) -> None:
     images = [image for message in request.messages for image in message.images()]
     if images and not entry.supports(Capability.VISION):
         raise UnsupportedForModel(f"The model `{entry.id}` does not accept images.", param="messages")
-    for image in images:
-        header, comma, data = image.url.partition(",")
-        if not (header.startswith("data:image/") and header.endswith(";base64") and comma):
-            # A sovereign platform fetches nothing on a client's behalf.
-            raise InvalidRequest(
-                "Images must be sent inline as data:image/...;base64 URLs.", param="messages"
-            )
-        try:
-            base64.b64decode(data, validate=True)
-        except binascii.Error:
-            raise InvalidRequest("An image's data URL is not valid base64.", param="messages") from None
+    # Each image was checked, and made inline, before (images.py).
     if request.tools and not entry.supports(Capability.TOOLS):
         raise UnsupportedForModel(f"The model `{entry.id}` does not support tools.", param="tools")
     response_format = request.response_format

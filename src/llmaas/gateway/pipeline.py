@@ -11,6 +11,7 @@ each (chat.py, embeddings.py, rerank.py, transcription.py), behind `Family`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -24,6 +25,7 @@ from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate
+from llmaas.gateway.images import ImagePolicy
 from llmaas.gateway.isolation import CacheSalts, isolate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
@@ -36,6 +38,7 @@ from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
 from llmaas.status import MinuteRecorder
+from llmaas.wire.requests import ChatCompletionRequest
 
 JSONObject = dict[str, Any]
 # What a model reads as instructions; embeddings, rerank and moderation only measure their inputs.
@@ -106,6 +109,7 @@ class Gateway:
         self, *, served: ServedCatalog, client: UpstreamClient, metrics: Metrics, accounting: Accounting,
         salts: CacheSalts | None = None, guardrail_model: str | None = None,
         minutes: MinuteRecorder | None = None,
+        images: ImagePolicy | None = None, max_audio_seconds: float = math.inf,
     ) -> None:
         self.served = served
         self.minutes = minutes  # each streamed answer's speed, for the status page
@@ -113,6 +117,8 @@ class Gateway:
         self.metrics = metrics
         self.accounting = accounting
         self.salts = salts or CacheSalts(None)
+        self.images = images or ImagePolicy()
+        self.max_audio_seconds = max_audio_seconds
         self.screening = Screening(client=client, metrics=metrics, accounting=accounting,
                                    model=guardrail_model)
 
@@ -129,9 +135,12 @@ class Gateway:
         """Answer one request of `family` for `caller`: the steps below, in this order."""
         resolution = self.model(request.model, family.capability, family.endpoint)
         entry = resolution.served
+        if isinstance(request, ChatCompletionRequest) and entry.supports(Capability.VISION):
+            await self.images.inline(request)  # before the check: its bounds count the images inline
         call = family.check(entry, request)
         if call.audio is not None:  # decoding takes CPU: off the event loop
-            call.audio_seconds = await run_in_threadpool(audio_duration, call.audio)
+            call.audio_seconds = await run_in_threadpool(
+                audio_duration, call.audio, max_seconds=self.max_audio_seconds)
         verdict = await self.screen(family, request, caller, resolution)
         headers = {**resolution.headers, HEADER: verdict.value} if verdict else resolution.headers
         ticket = await self.accounting.admit(

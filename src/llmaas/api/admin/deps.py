@@ -27,7 +27,7 @@ async def require_admin(request: Request) -> None:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     # Constant-time comparison: the token must not leak one character at a time.
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
-        failures.failed(address)
+        await failures.failed(address)
         raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
 
 

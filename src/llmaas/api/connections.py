@@ -1,0 +1,121 @@
+"""HTTP/1.1 connections: uvicorn's httptools protocol with a bound on each request's head.
+
+httptools reads a request line and headers of any size, for as long as the client takes: a 40 MB
+header is buffered whole, and a client that dribbles its head a byte at a time (slowloris) holds its
+connection forever. Here a head is at most `max_head_bytes` (431, then the connection is closed) and
+must be complete within `head_timeout_s` of the connection's start or of the previous response's end
+(the connection is closed; in practice between 1 and 1.5 times the timeout). Bodies are bounded in size
+by `RequestContext`, after the head.
+
+The cost on an ordinary request is a count per read and one more parser callback, about 1 µs
+(`python -m bench.request_heads`): no timer per request, one per connection.
+
+    config = uvicorn.Config(app, http=bounded_http(max_head_bytes=32768, head_timeout_s=10.0))
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import TimerHandle
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+
+from llmaas.wire.errors import error_json
+
+_END_OF_HEAD = b"\r\n\r\n"
+_TICKS = 2  # looks per head timeout
+_NOT_WAITING = object()
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with its request heads bounded in size and time."""
+
+    max_head_bytes = 32 * 1024
+    head_timeout_s = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The head being read follows this request's (None: the connection's first head). Once its
+        # head is complete, uvicorn's `cycle` is a newer request: the bytes read are a body's.
+        self._head_after: RequestResponseCycle | None = None
+        self._head_bytes = 0  # read so far of that head
+        self._head_tail = b""  # the last bytes read of it: its end may straddle two reads
+        self._timer: TimerHandle | None = None
+        self._waiting_after: object = _NOT_WAITING  # what the head timer saw the last time
+        self._ticks = 0  # how many times in a row it saw the client owe the same head
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._schedule_tick()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is self._head_after:  # a head is being read
+            if self._head_bytes + len(data) > self.max_head_bytes and not self._head_ends_in_time(data):
+                self._refuse_head()
+                return
+            self._head_bytes += len(data)
+            self._head_tail = data[-3:]
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:  # a parser callback: the next bytes are the next head
+        self._head_after, self._head_bytes, self._head_tail = self.cycle, 0, b""
+        super().on_message_complete()
+
+    def _head_ends_in_time(self, data: bytes) -> bool:
+        """Whether the head in progress ends within `data` before it passes the limit (a body may
+        follow it in the same read)."""
+        found = (self._head_tail + data).find(_END_OF_HEAD)
+        return found >= 0 and self._head_bytes + found + len(_END_OF_HEAD) - len(self._head_tail) <= (
+            self.max_head_bytes)
+
+    def _refuse_head(self) -> None:
+        body = error_json(
+            f"The request's headers exceed the limit of {self.max_head_bytes} bytes.",
+            type="invalid_request_error", code="request_header_fields_too_large",
+        )
+        self.transport.write(b"".join([
+            STATUS_LINE[431],
+            *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+            b"content-type: application/json\r\n",
+            b"content-length: ", str(len(body)).encode(), b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]))
+        self.transport.close()
+
+    # The head timeout: no timer per request, one per connection that looks every half timeout.
+    # A client owes a head from the connection's start (no request yet) or its last response's end;
+    # seen owing the same one _TICKS + 1 times in a row, it had the whole timeout and more (at most
+    # half as much again): the connection is closed.
+    def _schedule_tick(self) -> None:
+        self._timer = self.loop.call_later(self.head_timeout_s / _TICKS, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:  # closed, upgraded
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:  # the client owes the next head
+            if cycle is self._waiting_after:
+                self._ticks += 1
+                if self._ticks > _TICKS:
+                    self.transport.close()
+                    return
+            else:
+                self._waiting_after, self._ticks = cycle, 1
+        else:
+            self._waiting_after = _NOT_WAITING
+        self._schedule_tick()
+
+
+def bounded_http(*, max_head_bytes: int, head_timeout_s: float) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class for uvicorn's `http` option, with these bounds (uvicorn builds one
+    protocol per connection from the class alone)."""
+    return type("BoundedHttpToolsProtocol", (BoundedHttpToolsProtocol,),
+                {"max_head_bytes": max_head_bytes, "head_timeout_s": head_timeout_s})
