@@ -35,6 +35,7 @@ from llmaas.auth import KeyLimits, KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
 from llmaas.catalog.models import Pricing
 from llmaas.metering import Admission, Budget, BudgetUsage, LimitState, Meter, Reservation
+from llmaas.server import SettledServer
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from llmaas.storage.tables import UsageEventRow
@@ -142,12 +143,16 @@ def serve(
     key_out: Connection,
     access_log: str | None = None,
     metering: Metering = Metering(),
+    settle: bool = True,
+    database_url: str | None = None,
 ) -> None:
     """Process entry point: build the gateway, send its API key through `key_out`, serve.
 
     `access_log` names a file that receives the INFO-level log as `llmaas serve` configures it
     (one JSON line per request); without it only warnings are logged. After a clean shutdown
-    (SIGTERM), the number of rows the ledger wrote goes through `key_out` too.
+    (SIGTERM), the number of rows the ledger wrote goes through `key_out` too. `settle=False` leaves
+    the garbage collector as CPython sets it (the tree before `settle_heap`); `database_url` replaces
+    the SQLite file (PostgreSQL: an empty database).
     """
     pin(cpu)
     if access_log:
@@ -157,7 +162,7 @@ def serve(
         )
     home = Path(tempfile.mkdtemp(prefix="llmaas-bench-"))
     try:
-        settings = Settings(home=home, redis_url=metering.redis_url)
+        settings = Settings(home=home, redis_url=metering.redis_url, database_url=database_url)
         database = create_database_engine(settings.resolved_database_url)
         migrate(database)
         secret = _issue_key(database, metering.limits)
@@ -169,7 +174,8 @@ def serve(
         # uvicorn shuts down gracefully on SIGTERM (the lifespan flushes the ledger), then raises the
         # signal again with the handler it found: let that one return, so the count below still runs.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
-        uvicorn.Server(uvicorn.Config(
+        server = SettledServer if settle else uvicorn.Server  # as `llmaas serve` does, or not
+        server(uvicorn.Config(
             app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
             access_log=False, log_level="warning", backlog=4096,
         )).run()

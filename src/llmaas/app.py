@@ -33,6 +33,7 @@ from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
 from llmaas.observability.metrics import Metrics
+from llmaas.observability.stalls import watch_event_loop
 from llmaas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def create_app(
             asyncio.create_task(router.watch_health(client.session, interval_s=settings.health_interval_s)),
             asyncio.create_task(_roll_up_hourly(database, settings.usage_retention_days)),
             asyncio.create_task(served.watch_overrides(interval_s=settings.catalog_poll_interval_s)),
+            asyncio.create_task(watch_event_loop(metrics)),
         ]
         try:
             yield
