@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -74,6 +75,13 @@ class Metrics:
             registry=self.registry,
         )
         self._gc_children = [self.gc_pauses.labels(str(generation)) for generation in range(3)]
+        self.worker_pid = Gauge(
+            "llmaas_worker_pid",
+            "The process ID of the gateway process that answered this scrape: with `llmaas serve "
+            "--workers N` each scrape reaches one of N, whose own counts it shows.",
+            registry=self.registry,
+        )
+        self.worker_pid.set(os.getpid())
 
     def observe_loop_lag(self, seconds: float) -> None:
         self.loop_lag.set(seconds)
