@@ -46,6 +46,7 @@ from llmaas.tenancy import TenantService, TierService
 NEVER_RPM = 10_000_000
 NEVER_TPM = 1_000_000_000
 NEVER_NANO = 10**15  # 1 million euros a month; a bench request costs ~10,000 nano-euros
+NEVER_OUTPUT_TOKENS = 2**31 - 1  # per hour and per day: PostgreSQL's INTEGER columns hold no more
 
 
 def bench_catalog(model_id: str, upstream_url: str | Sequence[str]) -> Catalog:
@@ -113,7 +114,7 @@ def _issue_key(database: Any, limits: bool) -> str:
     TierService(database).create(
         name="bench", description="benchmark: limits that never trip", monthly_cap_nano=NEVER_NANO,
         requests_per_minute=NEVER_RPM, tokens_per_minute=NEVER_TPM,
-        output_tokens_per_hour=NEVER_TPM * 60, output_tokens_per_day=NEVER_TPM * 60 * 24,
+        output_tokens_per_hour=NEVER_OUTPUT_TOKENS, output_tokens_per_day=NEVER_OUTPUT_TOKENS,
     )
     TenantService(database).create(name="bench", tier="bench")
     return keys.create(name="bench", tenant="bench", limits=KeyLimits(

@@ -5,6 +5,7 @@ gateway's own view of its event loop (lag samples and garbage collections, from 
     .venv/bin/python -m bench.tail_latency --sides settled,production   SQLite + in-process meter vs
                                                                         PostgreSQL + Redis
     .venv/bin/python -m bench.tail_latency --json
+    .venv/bin/python -m bench.tail_latency --sides production --profile OUT.json    py-spy on it
 
 Sides (every one with auth, key and tier limits, a monthly budget and the ledger on, limits too high
 to trip; bench/gateway_server.py):
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -55,6 +57,7 @@ from bench.harness import (
 )
 from bench.load import Phase, Scenario
 from bench.metering_cost import redis_server
+from bench.profiling import profile_under_load
 
 SIDES = {
     "unsettled": "CPython's gc thresholds, nothing frozen (the tree before)",
@@ -171,6 +174,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        concurrent_requests=6000, max_phase_s=15.0)
     parser.add_argument("--sides", default="unsettled,settled",
                         help=f"Comma-separated, from: {', '.join(SIDES)}.")
+    parser.add_argument("--profile", type=Path, metavar="SUMMARY.json",
+                        help="Profile the first side's gateway with py-spy under its own load instead.")
     return parser.parse_args(argv)
 
 
@@ -184,6 +189,13 @@ def main(argv: list[str] | None = None) -> None:
     options, where, facts = prepare(args)
     with running_stack(where, sides) as stack:
         targets = stack.targets()
+        if args.profile:
+            first = targets[sides[0]]
+            only = {sides[0]: first}
+            uvloop.run(profile_under_load(
+                first.pids["gateway"], lambda: alternate(only, options, console), args.profile,
+                rate=200, top=25, console=console, title=f"{sides[0]} gateway"))
+            return
         uvloop.run(warm_up(targets, options.scenarios))
         results = uvloop.run(alternate(targets, options, console))
     facts["loadavg_end"] = os.getloadavg()[0]
