@@ -13,6 +13,7 @@ to trip; bench/gateway_server.py):
     unsettled    the garbage collector as CPython sets it: the tree before `settle_heap`
     settled      what `llmaas serve` runs: the start-up heap frozen, young threshold 10,000
     production   settled, with PostgreSQL for keys and usage and Redis for limits and budgets
+    unledgered   settled, the ledger's records dropped: what its flush once a second costs the tail
 
 The fake engine answers at once (bench/fake_upstream.py). Phases alternate between the sides, the
 order flipping every round, so a neighbour's load on this shared machine hits each side alike; the
@@ -63,6 +64,7 @@ SIDES = {
     "unsettled": "CPython's gc thresholds, nothing frozen (the tree before)",
     "settled": "start-up heap frozen, young gc threshold 10,000 (`llmaas serve`)",
     "production": "settled, PostgreSQL + Redis for keys, limits, budgets and usage",
+    "unledgered": "settled, usage records dropped instead of written (a diagnosis: no ledger flush)",
 }
 P99_OVER_P50 = {1: 4.0}  # the targets; 3.0 at every higher concurrency
 PRODUCTION_RPS_RATIO = 0.85  # production / settled
@@ -95,7 +97,7 @@ def running_stack(where: Placement, sides: list[str]) -> Iterator[Stack]:
             gateways = {}
             for side in sides:
                 options: dict[str, Any] = {"settle": side != "unsettled"}
-                metering = Metering(limits=True)
+                metering = Metering(limits=True, ledger=side != "unledgered")
                 if side == "production":
                     from tests.databases import postgres_server  # its throwaway server, as the tests'
 
