@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -102,3 +103,27 @@ def test_two_workers_serve_one_port_and_share_a_key_rate_limit(
         assert "exited" not in log.read_text()  # no worker died on the way
     finally:
         gateway.stop(signal.SIGKILL)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_workers_that_cannot_start_stop_the_whole_with_an_error(
+    tmp_path: Path, database: Engine, catalog_file: Path, clean_redis_url: str  # noqa: F811
+) -> None:
+    env = gateway_env(tmp_path / "home", database, flush_interval_s=1, redis_url=clean_redis_url)
+    with socket.socket() as taken:  # listening without SO_REUSEPORT: no worker can share the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = subprocess.run(
+            [sys.executable, "-m", "llmaas", "serve", "--no-embedded", "--catalog", str(catalog_file),
+             "--port", str(port), "--workers", "2"], env=env, capture_output=True, text=True,
+            timeout=STARTUP_TIMEOUT_S)
+    assert served.returncode == 1
+    assert re.search(r"gateway worker \d+ exited with code 1 while starting: stopping", served.stderr)
+    assert "Address already in use" in served.stderr  # the worker's own error, in the log
+
+
+def test_zero_workers_is_refused() -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2
+    assert "--workers" in result.output
