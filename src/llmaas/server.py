@@ -256,6 +256,9 @@ def _worker(settings: Settings, upstreams: dict[str, list[Upstream]], parent: in
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before that
         return
+    # Out of the terminal's process group: Ctrl-C reaches the parent alone, which drains each worker
+    # with one SIGTERM (a second signal, SIGINT, would make uvicorn cut the requests in flight).
+    os.setpgrp()
     configure_logging(settings.log_level)
     tls, listening = listening_options(settings)
     database = create_database_engine(settings.resolved_database_url)
