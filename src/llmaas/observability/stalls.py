@@ -30,7 +30,10 @@ YOUNG_GENERATION_THRESHOLD = 10_000
 def settle_heap() -> None:
     """Call once start-up is over: collect what start-up left, move every surviving object out of
     the collector's sight (`gc.freeze`: they live as long as the process), and raise the young
-    generation's threshold. Process-wide; `llmaas serve` calls it, a test need not."""
+    generation's threshold. Process-wide; `llmaas serve` calls it, a test need not.
+
+    A frozen object that is dropped later is still freed by reference counting; only one caught in a
+    reference cycle stays for good (parts of a catalog replaced by a reload, at worst: rare and small)."""
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
