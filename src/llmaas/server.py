@@ -265,19 +265,25 @@ def _worker(settings: Settings, upstreams: dict[str, list[Upstream]], parent: in
     try:
         server = _gateway(settings, load_served_catalog(settings, database), database, upstreams, tls,
                           listening)
-        uvloop.run(server.serve(sockets=[_shared_port(settings.host, settings.port)]))
+        uvloop.run(server.serve(sockets=_shared_sockets(settings.host, settings.port)))
     finally:
         database.dispose()
 
 
-def _shared_port(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    listener = socket.socket(family, kind, proto)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind(address)
-    return listener
+def _shared_sockets(host: str, port: int) -> list[socket.socket]:
+    """A socket on each address `host` names ("localhost": 127.0.0.1 and ::1; "": every interface,
+    IPv4 and IPv6), as asyncio would bind them, but shared with the other workers (SO_REUSEPORT)."""
+    sockets = []
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    for family, kind, proto, _, address in dict.fromkeys(found):
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:  # the IPv4 address has a socket of its own
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        listener.bind(address)
+        sockets.append(listener)
+    return sockets
 
 
 class _Workers:
