@@ -31,16 +31,21 @@ from tests.servers import free_port, wait_for
 
 RPM = 5
 PID = re.compile(r"^llmaas_worker_pid (\S+)$", re.MULTILINE)
+FROZEN = re.compile(r"^llmaas_gc_frozen_objects (\S+)$", re.MULTILINE)
 ANSWERED = re.compile(r'^llmaas_requests_total\{endpoint="/v1/chat/completions",model="chat-model",'
                       r'status="(\d+)"\} (\S+)$', re.MULTILINE)
 
 
 def scrape(url: str) -> tuple[int, Counter[int]]:
     """On a fresh connection (the kernel picks a worker per connection): the answering worker's PID
-    and the chat answers it gave, by status."""
+    and the chat answers it gave, by status; "not yet" (an HTTP error) until that worker has settled
+    its heap, as `llmaas serve` does once serving."""
     text = httpx.get(f"{url}/metrics", headers={"Connection": "close"}).text
     match = PID.search(text)
     assert match is not None, "no llmaas_worker_pid in /metrics"
+    frozen = FROZEN.search(text)
+    if frozen is None or float(frozen.group(1)) == 0:  # sampled 10 times a second once serving
+        raise httpx.HTTPError("the worker's heap is not settled yet")
     return int(float(match.group(1))), Counter(
         {int(status): int(float(count)) for status, count in ANSWERED.findall(text)})
 

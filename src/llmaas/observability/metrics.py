@@ -75,6 +75,11 @@ class Metrics:
             registry=self.registry,
         )
         self._gc_children = [self.gc_pauses.labels(str(generation)) for generation in range(3)]
+        self.gc_frozen = Gauge(
+            "llmaas_gc_frozen_objects",
+            "Objects the collector no longer walks (gc.freeze once serving); 0: the heap was not settled.",
+            registry=self.registry,
+        )
         self.worker_pid = Gauge(
             "llmaas_worker_pid",
             "The process ID of the gateway process that answered this scrape: with `llmaas serve "

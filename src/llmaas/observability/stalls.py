@@ -79,5 +79,6 @@ async def watch_event_loop(metrics: Metrics, *, interval_s: float = LAG_SAMPLE_I
             asked = time.perf_counter()
             await asyncio.sleep(interval_s)
             metrics.observe_loop_lag(max(0.0, time.perf_counter() - asked - interval_s))
+            metrics.gc_frozen.set(gc.get_freeze_count())
             for generation, seconds in pauses.drain():
                 metrics.observe_gc_pause(generation, seconds)
