@@ -29,6 +29,7 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import llmaas.app
 from bench.common import free_port, pin, wait_http
 from llmaas.app import create_app
 from llmaas.auth import KeyLimits, KeyService
@@ -122,6 +123,10 @@ def _issue_key(database: Any, limits: bool) -> str:
     )).secret
 
 
+async def _never_sample(metrics: Any, **options: Any) -> None:
+    """Stands in for `watch_event_loop` when the benchmark leaves the sampler out."""
+
+
 def _without_ledger(app: Any) -> None:
     """Drop usage records once the lifespan has built the gateway (bench only; no setting does this)."""
     original = app.router.lifespan_context
@@ -146,6 +151,7 @@ def serve(
     metering: Metering = Metering(),
     settle: bool = True,
     database_url: str | None = None,
+    sample_loop: bool = True,
 ) -> None:
     """Process entry point: build the gateway, send its API key through `key_out`, serve.
 
@@ -153,7 +159,8 @@ def serve(
     (one JSON line per request); without it only warnings are logged. After a clean shutdown
     (SIGTERM), the number of rows the ledger wrote goes through `key_out` too. `settle=False` leaves
     the garbage collector as CPython sets it (the tree before `settle_heap`); `database_url` replaces
-    the SQLite file (PostgreSQL: an empty database).
+    the SQLite file (PostgreSQL: an empty database); `sample_loop=False` leaves out the event-loop lag
+    sampler (to measure what it costs).
     """
     pin(cpu)
     if access_log:
@@ -167,6 +174,8 @@ def serve(
         database = create_database_engine(settings.resolved_database_url)
         migrate(database)
         secret = _issue_key(database, metering.limits)
+        if not sample_loop:
+            llmaas.app.watch_event_loop = _never_sample  # type: ignore[attr-defined]
         app = create_app(settings, catalog=bench_catalog(model_id, upstream_url), database=database,
                          meter=NoopMeter() if metering.meter == "noop" else None)
         if not metering.ledger:

@@ -14,6 +14,7 @@ to trip; bench/gateway_server.py):
     settled      what `llmaas serve` runs: the start-up heap frozen, young threshold 10,000
     production   settled, with PostgreSQL for keys and usage and Redis for limits and budgets
     unledgered   settled, the ledger's records dropped: what its flush once a second costs the tail
+    unsampled    settled, without the event-loop lag sampler: what the sampler costs
 
 The fake engine answers at once (bench/fake_upstream.py). Phases alternate between the sides, the
 order flipping every round, so a neighbour's load on this shared machine hits each side alike; the
@@ -65,6 +66,7 @@ SIDES = {
     "settled": "start-up heap frozen, young gc threshold 10,000 (`llmaas serve`)",
     "production": "settled, PostgreSQL + Redis for keys, limits, budgets and usage",
     "unledgered": "settled, usage records dropped instead of written (a diagnosis: no ledger flush)",
+    "unsampled": "settled, without the event-loop lag sampler (what the sampler costs)",
 }
 P99_OVER_P50 = {1: 4.0}  # the targets; 3.0 at every higher concurrency
 PRODUCTION_RPS_RATIO = 0.85  # production / settled
@@ -81,7 +83,7 @@ class Stack:
             side: Target(side, f"{started.url}/v1/chat/completions",
                          {"Authorization": f"Bearer {started.key}"},
                          {**self.pids, "gateway": started.process.pid or 0},
-                         metrics_url=f"{started.url}/metrics")
+                         metrics_url=None if side == "unsampled" else f"{started.url}/metrics")
             for side, started in self.gateways.items()
         }
 
@@ -96,7 +98,7 @@ def running_stack(where: Placement, sides: list[str]) -> Iterator[Stack]:
             pids = {"engine": upstream.pid or 0, "client": os.getpid()}
             gateways = {}
             for side in sides:
-                options: dict[str, Any] = {"settle": side != "unsettled"}
+                options: dict[str, Any] = {"settle": side != "unsettled", "sample_loop": side != "unsampled"}
                 metering = Metering(limits=True, ledger=side != "unledgered")
                 if side == "production":
                     from tests.databases import postgres_server  # its throwaway server, as the tests'
