@@ -44,6 +44,7 @@ from bench.harness import (
     print_errors,
     print_json,
     report_console,
+    stalls_text,
     summarize,
     table,
     us,
@@ -76,7 +77,8 @@ class Stack:
         both = {
             "direct": Target("direct", f"{self.upstream_url}/v1/chat/completions", {}, self.pids),
             "gateway": Target("gateway", f"{self.gateway_url}/v1/chat/completions",
-                              {"Authorization": f"Bearer {self.key}"}, self.pids),
+                              {"Authorization": f"Bearer {self.key}"}, self.pids,
+                              metrics_url=f"{self.gateway_url}/metrics"),
         }
         return {name: both[name] for name in names}
 
@@ -164,6 +166,9 @@ def print_report(console: Console, rows: list[dict[str, Any]], facts: dict[str, 
             us(row["gateway_cpu_us_per_request"]), met,
         )
     console.print(ratios)
+    console.print("The gateway's own event loop (lag samples over 5 ms / all, the largest lag's bucket in ms "
+                  "· full collections / their pause in ms): " + "; ".join(
+                      f"{label(row)} {stalls_text(row['gateway']['stalls'])}" for row in rows))
     console.print(f"Target: ≤ {TARGET_ADDED_P50_MS:g} ms p50 added latency at concurrency 1.")
     console.print(f"{machine_text(facts)}; {facts['placement']}. {facts['machine']['date']}.")
     for row in rows:

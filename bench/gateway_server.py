@@ -30,13 +30,14 @@ import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import llmaas.app
 from bench.common import free_port, pin, wait_http
 from llmaas.app import create_app
 from llmaas.auth import KeyLimits, KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
 from llmaas.catalog.models import Pricing
 from llmaas.metering import Admission, Budget, BudgetUsage, LimitState, Meter, Reservation
-from llmaas.server import http_protocol
+from llmaas.server import SettledServer, http_protocol
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from llmaas.storage.tables import UsageEventRow
@@ -47,6 +48,7 @@ from llmaas.tenancy import TenantService, TierService
 NEVER_RPM = 10_000_000
 NEVER_TPM = 1_000_000_000
 NEVER_NANO = 10**15  # 1 million euros a month; a bench request costs ~10,000 nano-euros
+NEVER_OUTPUT_TOKENS = 2**31 - 1  # per hour and per day: PostgreSQL's INTEGER columns hold no more
 
 
 def bench_catalog(model_id: str, upstream_url: str | Sequence[str]) -> Catalog:
@@ -114,12 +116,16 @@ def _issue_key(database: Any, limits: bool) -> str:
     TierService(database).create(
         name="bench", description="benchmark: limits that never trip", monthly_cap_nano=NEVER_NANO,
         requests_per_minute=NEVER_RPM, tokens_per_minute=NEVER_TPM,
-        output_tokens_per_hour=NEVER_TPM * 60, output_tokens_per_day=NEVER_TPM * 60 * 24,
+        output_tokens_per_hour=NEVER_OUTPUT_TOKENS, output_tokens_per_day=NEVER_OUTPUT_TOKENS,
     )
     TenantService(database).create(name="bench", tier="bench")
     return keys.create(name="bench", tenant="bench", limits=KeyLimits(
         requests_per_minute=NEVER_RPM, tokens_per_minute=NEVER_TPM, monthly_budget_nano=NEVER_NANO,
     )).secret
+
+
+async def _never_sample(metrics: Any, **options: Any) -> None:
+    """Stands in for `watch_event_loop` when the benchmark leaves the sampler out."""
 
 
 def _without_ledger(app: Any) -> None:
@@ -144,12 +150,18 @@ def serve(
     key_out: Connection,
     access_log: str | None = None,
     metering: Metering = Metering(),
+    settle: bool = True,
+    database_url: str | None = None,
+    sample_loop: bool = True,
 ) -> None:
     """Process entry point: build the gateway, send its API key through `key_out`, serve.
 
     `access_log` names a file that receives the INFO-level log as `llmaas serve` configures it
     (one JSON line per request); without it only warnings are logged. After a clean shutdown
-    (SIGTERM), the number of rows the ledger wrote goes through `key_out` too.
+    (SIGTERM), the number of rows the ledger wrote goes through `key_out` too. `settle=False` leaves
+    the garbage collector as CPython sets it (the tree before `settle_heap`); `database_url` replaces
+    the SQLite file (PostgreSQL: an empty database); `sample_loop=False` leaves out the event-loop lag
+    sampler (to measure what it costs).
     """
     pin(cpu)
     if access_log:
@@ -159,10 +171,12 @@ def serve(
         )
     home = Path(tempfile.mkdtemp(prefix="llmaas-bench-"))
     try:
-        settings = Settings(home=home, redis_url=metering.redis_url)
+        settings = Settings(home=home, redis_url=metering.redis_url, database_url=database_url)
         database = create_database_engine(settings.resolved_database_url)
         migrate(database)
         secret = _issue_key(database, metering.limits)
+        if not sample_loop:
+            llmaas.app.watch_event_loop = _never_sample  # type: ignore[attr-defined]
         app = create_app(settings, catalog=bench_catalog(model_id, upstream_url), database=database,
                          meter=NoopMeter() if metering.meter == "noop" else None)
         if not metering.ledger:
@@ -171,7 +185,8 @@ def serve(
         # uvicorn shuts down gracefully on SIGTERM (the lifespan flushes the ledger), then raises the
         # signal again with the handler it found: let that one return, so the count below still runs.
         signal.signal(signal.SIGTERM, lambda signum, frame: None)
-        uvicorn.Server(uvicorn.Config(
+        server = SettledServer if settle else uvicorn.Server  # as `llmaas serve` does, or not
+        server(uvicorn.Config(
             app, host="127.0.0.1", port=port, loop="uvloop", http=http_protocol(settings),
             access_log=False, log_level="warning", backlog=4096,
         )).run()

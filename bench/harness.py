@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 from collections import Counter
-from collections.abc import Collection, Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.common import cpus, machine, percentile, pin
-from bench.load import Phase, Scenario, run_phase
+from bench.load import Phase, Scenario, Stalls, run_phase
 
 K = TypeVar("K", bound=Hashable)
 
@@ -138,12 +138,15 @@ class Target:
     url: str
     headers: dict[str, str]
     pids: dict[str, int] = field(default_factory=dict)
+    metrics_url: str | None = None  # a gateway's /metrics: its loop lag and gc pauses, per phase
 
     async def phase(self, scenario: Scenario, *, warmup: int, requests: int, max_s: float,
                     measured: bool = True) -> Phase:
-        """One phase; a measured one reads the CPU time of `pids` around its measured requests."""
+        """One phase; a measured one reads the CPU time of `pids` (and the stalls `metrics_url`
+        reports) around its measured requests."""
         return await run_phase(self.name, self.url, self.headers, scenario, warmup=warmup,
-                               requests=requests, max_s=max_s, pids=self.pids if measured else None)
+                               requests=requests, max_s=max_s, pids=self.pids if measured else None,
+                               metrics_url=self.metrics_url if measured else None)
 
 
 async def warm_up(targets: Mapping[K, Target], scenarios: Sequence[Scenario], *, requests: int = 200,
@@ -226,7 +229,44 @@ def summarize(phases: list[Phase]) -> dict[str, Any]:
         "cpu_us_per_request": {
             name: seconds / len(latencies) * 1e6 if latencies else None for name, seconds in cpu.items()
         },
+        "stalls": summarize_stalls([p.stalls for p in phases if p.stalls is not None]),
     }
+
+
+def summarize_stalls(phases: list[Stalls]) -> dict[str, Any] | None:
+    """The gateway's loop lag and gc pauses over all `phases` (None when it was not read)."""
+    if not phases:
+        return None
+    total = Stalls(lag_buckets=sum_by_key(s.lag_buckets for s in phases),
+                   gc_count=sum_by_key(s.gc_count for s in phases),
+                   gc_seconds=sum_by_key(s.gc_seconds for s in phases))
+    bound = total.max_lag_bound_s
+    return {
+        "lag_samples": total.samples,
+        "lag_over_5ms": total.lagging(0.005),
+        "lag_over_20ms": total.lagging(0.02),
+        "max_lag_at_most_ms": None if bound is None else bound * 1000,
+        "gc_collections": {g: int(n) for g, n in sorted(total.gc_count.items())},
+        "gc_pause_ms": {g: round(s * 1000, 1) for g, s in sorted(total.gc_seconds.items())},
+    }
+
+
+def sum_by_key(counts: Iterable[Mapping[K, float]]) -> dict[K, float]:
+    total: dict[K, float] = {}
+    for count in counts:
+        for key, value in count.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
+def stalls_text(summary: Mapping[str, Any] | None) -> str:
+    """`3/120 ≤20 · 0/0`: lag samples over 5 ms / all, the largest lag's bucket (ms), full
+    collections / their total pause (ms). A table cell."""
+    if summary is None:
+        return ""
+    bound = summary["max_lag_at_most_ms"]
+    return (f"{summary['lag_over_5ms']}/{summary['lag_samples']} ≤{'?' if bound is None else f'{bound:g}'}"
+            f" · {summary['gc_collections'].get('2', 0)}/{summary['gc_pause_ms'].get('2', 0):g}")
 
 
 def label(row: Mapping[str, Any]) -> str:

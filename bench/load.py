@@ -41,11 +41,60 @@ class Phase:
     errors: Counter[str] = field(default_factory=Counter)
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU used while measuring, per process
     sent: int = 0  # requests sent, warm-up included
+    stalls: Stalls | None = None  # the gateway's own view of its event loop, when it was read
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.elapsed_s if self.elapsed_s else 0.0
 
+
+
+@dataclass
+class Stalls:
+    """What a gateway's /metrics says about its event loop over one phase (the difference of two
+    scrapes): lag samples (10 a second) by bucket, and garbage collections by generation."""
+
+    lag_buckets: dict[float, float] = field(default_factory=dict)  # upper bound (s) -> samples at most
+    gc_count: dict[str, float] = field(default_factory=dict)  # generation -> collections
+    gc_seconds: dict[str, float] = field(default_factory=dict)  # generation -> time stopped
+
+    @classmethod
+    def parse(cls, text: str) -> Stalls:
+        stalls = cls()
+        for line in text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name.startswith("llmaas_event_loop_lag_samples_seconds_bucket{"):
+                bound = name.split('le="')[1].split('"')[0]
+                stalls.lag_buckets[float(bound)] = float(value)
+            elif name.startswith("llmaas_gc_pause_seconds_count{"):
+                stalls.gc_count[name.split('"')[1]] = float(value)
+            elif name.startswith("llmaas_gc_pause_seconds_sum{"):
+                stalls.gc_seconds[name.split('"')[1]] = float(value)
+        return stalls
+
+    def since(self, before: Stalls) -> Stalls:
+        def minus(now: dict[Any, float], then: dict[Any, float]) -> dict[Any, float]:
+            return {k: v - then.get(k, 0.0) for k, v in now.items()}
+
+        return Stalls(minus(self.lag_buckets, before.lag_buckets), minus(self.gc_count, before.gc_count),
+                      minus(self.gc_seconds, before.gc_seconds))
+
+    @property
+    def samples(self) -> int:
+        return int(self.lag_buckets.get(float("inf"), 0))
+
+    @property
+    def max_lag_bound_s(self) -> float | None:
+        """The upper bound of the bucket holding the largest lag sampled (None: no sample)."""
+        total = self.samples
+        for bound in sorted(self.lag_buckets):
+            if total and self.lag_buckets[bound] >= total:
+                return bound
+        return None
+
+    def lagging(self, over_s: float) -> int:
+        """Samples that found the loop late by more than `over_s` (a bucket bound)."""
+        return self.samples - int(self.lag_buckets.get(over_s, 0))
 
 
 def request_body(stream: bool) -> bytes:
@@ -75,10 +124,12 @@ async def run_phase(
     requests: int,
     max_s: float,
     pids: dict[str, int] | None = None,
+    metrics_url: str | None = None,
 ) -> Phase:
     """`warmup` discarded requests, then `requests` measured ones (or fewer if `max_s` runs out).
 
-    `pids` names processes whose CPU time over the measured requests goes into `Phase.cpu_s`.
+    `pids` names processes whose CPU time over the measured requests goes into `Phase.cpu_s`;
+    `metrics_url`, a gateway's /metrics, read around them into `Phase.stalls`.
     """
     body = request_body(scenario.stream)
     expected = (fake_upstream.STREAM_BODY, fake_upstream.RELAYED_STREAM_BODY) if scenario.stream else None
@@ -130,13 +181,23 @@ async def run_phase(
 
             await asyncio.gather(*(worker() for _ in range(scenario.concurrency)))
 
+        async def stalls() -> Stalls | None:
+            if metrics_url is None:
+                return None
+            async with session.get(metrics_url) as response:
+                return Stalls.parse(await response.text())
+
         await drive(warmup, time.perf_counter() + max_s, record=False)
         phase.errors.clear()
         watched = pids or {}
+        stalls_before = await stalls()
         cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
         started = time.perf_counter()
         await drive(requests, started + max_s, record=True)
         phase.elapsed_s = time.perf_counter() - started
         phase.cpu_s = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
+        stalls_after = await stalls()
+        if stalls_after is not None and stalls_before is not None:
+            phase.stalls = stalls_after.since(stalls_before)
     return phase
 

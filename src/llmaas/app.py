@@ -36,6 +36,7 @@ from llmaas.gateway.relay import UpstreamClient
 from llmaas.metering import MemoryMeter, Meter, RedisMeter
 from llmaas.metering.ledger import Ledger, roll_up
 from llmaas.observability.metrics import Metrics
+from llmaas.observability.stalls import watch_event_loop
 from llmaas.settings import Settings
 from llmaas.status import MinuteRecorder, StatusBoard
 
@@ -110,6 +111,7 @@ def create_app(
                                                     on_checked=minutes.probed)),
             asyncio.create_task(_roll_up_hourly(database, settings.usage_retention_days)),
             asyncio.create_task(served.watch_overrides(interval_s=settings.catalog_poll_interval_s)),
+            asyncio.create_task(watch_event_loop(metrics)),
         ]
         try:
             yield

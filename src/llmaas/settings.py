@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         3, ge=0, description="Least notice between a model's deprecation and its retirement."
     )
     embedded: bool = Field(True, description="Start the embedded engines for models that declare one.")
+    workers: int = Field(
+        1, ge=1, description="Gateway processes serving the one port (the kernel spreads connections: "
+        "SO_REUSEPORT); more than one needs `redis_url`, so that limits and budgets hold across them. "
+        "Embedded engines are started once, by the parent process."
+    )
     engine_threads: int = Field(2, ge=1, description="CPU threads per embedded engine process.")
     engine_base_port: int = Field(18100, description="First loopback port handed to embedded engines.")
     max_request_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted request body.")
@@ -221,6 +226,15 @@ class Settings(BaseSettings):
         if len(token) < MIN_ADMIN_TOKEN_LENGTH or len(set(token)) < MIN_ADMIN_TOKEN_VARIETY:
             return (f"LLMAAS_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_TOKEN_LENGTH} characters, "
                     f"{MIN_ADMIN_TOKEN_VARIETY} of them different (e.g. `openssl rand -hex 32`).")
+        return None
+
+    @property
+    def workers_problem(self) -> str | None:
+        """Why `workers` cannot be served with, or None: several workers need Redis."""
+        if self.workers > 1 and not self.redis_url:
+            return (f"{self.workers} workers need Redis (LLMAAS_REDIS_URL): without it each worker process "
+                    "would hold rate limits and budgets of its own, and a key could spend its budget once "
+                    "per worker. Configure redis_url, or serve with one worker.")
         return None
 
     @property

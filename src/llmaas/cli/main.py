@@ -2,6 +2,7 @@
 
     llmaas serve                        set up and run the platform on 127.0.0.1:8000
     llmaas serve --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem      HTTPS, TLS 1.3 only
+    llmaas serve --workers 4            4 gateway processes on one port (needs LLMAAS_REDIS_URL)
     llmaas tenants create acme --tier standard
     llmaas keys create --tenant acme --name my-app    issue an API key (printed once, last line)
     llmaas models list                  the catalog, with the operator's overrides
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +27,7 @@ from llmaas.cli import audit, keys, models, report, tenancy, tls, usage
 from llmaas.cli import console as console_commands
 from llmaas.cli.common import ConfigOption, console
 from llmaas.errors import TLSConfigError
-from llmaas.observability.logs import content_free_handler
+from llmaas.observability.logs import configure_logging
 from llmaas.settings import load_settings
 from llmaas.storage.database import private_home
 
@@ -62,21 +62,26 @@ def serve(
         bool, typer.Option("--behind-tls-proxy", help="A proxy in front terminates TLS: allow plain HTTP "
                            "beyond loopback, and trust its forwarding headers (setting trusted_proxies).")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Gateway processes on the one port, one core each; more "
+                                 "than one needs Redis (setting redis_url) for limits and budgets.")
+    ] = None,
 ) -> None:
     """Set up what is missing, start the engines and the gateway, and serve until stopped.
 
     Beyond loopback it serves HTTPS (--tls-cert, --tls-key) or, with --behind-tls-proxy, plain HTTP
     to a TLS-terminating proxy; SIGHUP (`llmaas tls reload`) reloads the certificate.
 
-    Example: llmaas serve --port 8080
+    Example: llmaas serve --port 8080; llmaas serve --workers 2 --no-embedded
     """
     from llmaas.server import run  # imports the web stack only for this command
 
     settings = load_settings(
         config, host=host, port=port, catalog_file=catalog_file, embedded=None if embedded else False,
         tls_cert_file=tls_cert, tls_key_file=tls_key, behind_tls_proxy=behind_tls_proxy or None,
+        workers=workers,
     )
-    if problem := settings.admin_token_problem:
+    if problem := settings.admin_token_problem or settings.workers_problem:
         console.print(f"[red]Not started: {escape(problem)}[/red]", soft_wrap=True)
         raise typer.Exit(1)
     umask = os.umask(0o077)  # what the platform writes (pid file, database, its WAL) is its user's only
@@ -89,16 +94,6 @@ def serve(
         raise typer.Exit(1) from None
     finally:
         os.umask(umask)  # for a caller in the same process (the tests)
-
-
-def configure_logging(level: str) -> None:
-    """The platform's own loggers at `level`; other libraries' at INFO at most, whatever `level`: their
-    DEBUG output (SQLAlchemy's statement parameters and rows, HTTP clients' exchanges) is not ours to
-    keep free of secrets and content. Tracebacks are logged without exception messages, which may
-    quote a request (observability/logs.py)."""
-    logging.basicConfig(level=max(logging.getLevelName(level), logging.INFO),
-                        handlers=[content_free_handler()])
-    logging.getLogger("llmaas").setLevel(level)
 
 
 @app.command()

@@ -80,3 +80,13 @@ def content_free_handler() -> logging.Handler:
     handler = logging.StreamHandler()
     handler.setFormatter(ContentFreeFormatter(LOG_FORMAT))
     return handler
+
+
+def configure_logging(level: str) -> None:
+    """The platform's own loggers at `level`; other libraries' at INFO at most, whatever `level`: their
+    DEBUG output (SQLAlchemy's statement parameters and rows, HTTP clients' exchanges) is not ours to
+    keep free of secrets and content. Tracebacks are logged without exception messages, which may
+    quote a request. `llmaas serve` calls it, and so does each of its worker processes."""
+    logging.basicConfig(level=max(logging.getLevelName(level), logging.INFO),
+                        handlers=[content_free_handler()])
+    logging.getLogger("llmaas").setLevel(level)

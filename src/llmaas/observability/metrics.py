@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_STALL_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 class Metrics:
@@ -52,6 +54,46 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        # observability/stalls.py samples these: a stalled loop delays every request in flight.
+        self.loop_lag = Gauge(
+            "llmaas_event_loop_lag_seconds",
+            "How late the event loop ran the last sampled timer (sampled 10 times a second): how long it "
+            "was busy with something else.",
+            registry=self.registry,
+        )
+        self.loop_lags = Histogram(
+            "llmaas_event_loop_lag_samples_seconds",
+            "Every sample of the event loop's lag.",
+            buckets=_STALL_BUCKETS,
+            registry=self.registry,
+        )
+        self.gc_pauses = Histogram(
+            "llmaas_gc_pause_seconds",
+            "Garbage collections of the gateway process and how long each stopped it, by generation.",
+            ["generation"],
+            buckets=_STALL_BUCKETS,
+            registry=self.registry,
+        )
+        self._gc_children = [self.gc_pauses.labels(str(generation)) for generation in range(3)]
+        self.gc_frozen = Gauge(
+            "llmaas_gc_frozen_objects",
+            "Objects the collector no longer walks (gc.freeze once serving); 0: the heap was not settled.",
+            registry=self.registry,
+        )
+        self.worker_pid = Gauge(
+            "llmaas_worker_pid",
+            "The process ID of the gateway process that answered this scrape: with `llmaas serve "
+            "--workers N` each scrape reaches one of N, whose own counts it shows.",
+            registry=self.registry,
+        )
+        self.worker_pid.set(os.getpid())
+
+    def observe_loop_lag(self, seconds: float) -> None:
+        self.loop_lag.set(seconds)
+        self.loop_lags.observe(seconds)
+
+    def observe_gc_pause(self, generation: int, seconds: float) -> None:
+        self._gc_children[generation].observe(seconds)
 
     def observe_request(self, endpoint: str, model: str, status: int, seconds: float) -> None:
         # labels() takes a lock and builds a key each time; the series per route, model and status
