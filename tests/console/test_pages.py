@@ -128,7 +128,6 @@ def test_a_tenants_people_see_their_tenant_only(console: Console) -> None:
                      "/console/usage.csv?tenant=globex", "/console/identity?tenant=globex"):
             assert ada.get(path).status_code == 404, path
         assert ada.get("/console/tenants").status_code == 403
-        assert ada.get("/console/audit").status_code == 403
 
 
 def test_a_rotated_key_shows_its_new_secret_once_and_the_old_one_ends_later(console: Console) -> None:
@@ -284,6 +283,38 @@ def test_bad_key_edits_change_nothing(console: Console, form: dict[str, str], me
         response = _post(ada, f"/console/keys/{prefix}", name="changed", **form)
     assert response.status_code == 400 and message in response.text
     assert next(k for k in keys.list(tenant="acme") if k.prefix == prefix) == before
+
+
+def test_a_tenants_admins_read_the_audit_rows_of_their_tenant_and_its_keys_only(console: Console) -> None:
+    with console.person(Role.OPERATOR_ADMIN) as operator:
+        theirs = _post(operator, "/console/keys", tenant="globex", name="globex-audited")
+        assert theirs.status_code == 201
+        assert _post(operator, "/console/tenants/globex", prepaid_credit_eur="3").status_code == 303
+        assert _post(operator, "/console/tenants/acme", prepaid_credit_eur="4").status_code == 303
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        assert _post(ada, "/console/keys", name="acme-audited").status_code == 201
+        page = ada.get("/console/audit")
+        assert 'href="/console/audit"' in page.text
+        mine = ada.get("/console/audit", params={"action": "key.create"})
+    globex_prefixes = {k.prefix for k in KeyService(console.database).list(tenant="globex")}
+    acme_prefixes = {k.prefix for k in KeyService(console.database).list(tenant="acme")}
+    assert page.status_code == 200
+    shown = set(re.findall(r"<td>(key|tenant) ([^<]*)</td>", page.text))
+    assert ("tenant", "acme") in shown and ("tenant", "globex") not in shown
+    assert {target for kind, target in shown if kind == "key"} <= acme_prefixes
+    assert not any(prefix in page.text for prefix in globex_prefixes)
+    assert "key.create" in mine.text and "tenant.update" not in mine.text
+    with console.person(Role.TENANT_VIEWER, "acme") as bob:
+        assert bob.get("/console/audit").status_code == 403
+        assert 'href="/console/audit"' not in bob.get("/console/keys").text
+    with console.person(Role.OPERATOR_VIEWER) as watcher:
+        assert globex_prefixes & set(re.findall(r"sk-llmaas-\w+", watcher.get("/console/audit").text))
+
+
+def test_every_page_links_to_the_public_status_page(console: Console) -> None:
+    with console.person(Role.TENANT_VIEWER, "acme") as bob:
+        assert 'href="/status"' in bob.get("/console/keys").text
+    assert 'href="/status"' in httpx.get(f"{console.url}/console/login").text
 
 
 def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
