@@ -84,6 +84,15 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
     listed = admin.call("GET", "/keys", params={"tenant": "acme"}).json()
     assert [k["prefix"] for k in listed] == [body["prefix"]] and "secret" not in listed[0]
 
+    edited = admin.call("PATCH", f"/keys/{body['prefix']}", json={"models": None, "requests_per_minute": 9,
+                                                                  "guardrail": "block"})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["models"] is None and edited.json()["requests_per_minute"] == 9
+    assert edited.json()["guardrail"] == "block" and edited.json()["monthly_budget_eur"] == 5.0  # kept
+    for budget in (None, 5.0):  # null clears it
+        again = admin.call("PATCH", f"/keys/{body['prefix']}", json={"monthly_budget_eur": budget})
+        assert again.json()["monthly_budget_eur"] == budget and again.json()["requests_per_minute"] == 9
+
     rotated = admin.call("POST", f"/keys/{body['prefix']}/rotate", json={"grace_seconds": 60}).json()
     assert rotated["prefix"] != body["prefix"] and rotated["monthly_budget_eur"] == 5.0
     revoked = admin.call("POST", f"/keys/{rotated['prefix']}/revoke")
@@ -108,6 +117,9 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
         ("POST", "/tenants", {"name": "rich", "tier": "standard", "prepaid_credit_eur": 1e20}, 400,
          "prepaid_credit_eur"),
         ("POST", "/keys/sk-ghost/rotate", {"grace_seconds": 6708508929225511}, 400, "grace_seconds"),
+        ("PATCH", "/keys/sk-ghost", {"requests_per_minute": 5}, 404, "prefix"),
+        ("PATCH", "/keys/sk-ghost", {"requests_per_minute": 0}, 400, "requests_per_minute"),
+        ("PATCH", "/keys/sk-ghost", {"secret": "sk-mine"}, 400, "secret"),
     ],
 )
 def test_bad_admin_requests(

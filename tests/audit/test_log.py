@@ -49,6 +49,17 @@ def test_filters(database: Engine) -> None:
     assert len(audit.entries(limit=2)) == 2
 
 
+def test_rows_by_target(database: Engine) -> None:
+    audit = AuditLog(database)
+    _record(audit, "tenant.update", target="acme")
+    _record(audit, "tenant.update", target="globex")
+    _record(audit, "key.revoke", target="sk-llmaas-acme")
+    _record(audit, "key.revoke", target="acme")  # a key's target that happens to read as a tenant's name
+    acme = audit.entries(targets={"tenant": ["acme"], "key": ["sk-llmaas-acme"]})
+    assert [(e.target_type, e.target) for e in acme] == [("key", "sk-llmaas-acme"), ("tenant", "acme")]
+    assert audit.entries(targets={"tenant": [], "key": []}) == []
+
+
 def test_an_untouched_chain_verifies(database: Engine) -> None:
     audit = AuditLog(database)
     assert audit.verify().ok and audit.verify().rows == 0

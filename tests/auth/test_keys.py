@@ -10,6 +10,7 @@ from llmaas.auth import KeyLimits, KeyService
 from llmaas.auth import keys as keys_module
 from llmaas.auth.keys import KEY_MARK
 from llmaas.errors import AuthenticationFailed, NotFound
+from llmaas.guardrails import Policy
 from llmaas.storage.database import create_database_engine, migrate
 
 
@@ -130,6 +131,23 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(database: Engine) ->
     service.rotate(new.key.prefix, grace=timedelta(0))
     with pytest.raises(AuthenticationFailed):
         service.authenticate(new.secret)
+
+
+def test_updating_a_key_applies_at_once_and_keeps_its_secret(database: Engine) -> None:
+    service = KeyService(database, cache_ttl_s=60)
+    issued = service.create(name="app", limits=KeyLimits(requests_per_minute=7))
+    assert service.authenticate(issued.secret).limits.requests_per_minute == 7  # now cached
+    ends = datetime.now(UTC) + timedelta(days=3)
+    service.update(issued.key.prefix, name="renamed", limits=KeyLimits(tokens_per_minute=900),
+                   allowed_models=["m1"], expires_at=ends, guardrail=Policy.BLOCK)
+    key = service.authenticate(issued.secret)
+    assert key.name == "renamed" and key.limits == KeyLimits(tokens_per_minute=900)
+    assert key.allowed_models == frozenset({"m1"}) and key.own_guardrail is Policy.BLOCK
+    assert key.expires_at == ends
+    service.revoke(issued.key.prefix)
+    with pytest.raises(NotFound):
+        service.update(issued.key.prefix, name="x", limits=KeyLimits(), allowed_models=None,
+                       expires_at=None, guardrail=None)
 
 
 def test_keys_belong_to_an_existing_tenant(database: Engine) -> None:

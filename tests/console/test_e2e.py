@@ -118,9 +118,23 @@ def test_operator_and_tenant_administrator_each_through_their_own_provider(
         ada.get_by_role("link", name="Export as CSV").click()
     assert "chat-model,1," in download.value.path().read_text()
 
-    # Revoked in the console, the key's next call is refused.
+    # Its limits edited in the console apply to its very next call: now another model only.
     ada.goto(f"{site.url}/console/keys")
     prefix = secret[:18]
+    ada.get_by_role("link", name=prefix).click()
+    ada.get_by_label("Allowed models").fill("old-model")
+    ada.get_by_label("Monthly budget").fill("20")
+    ada.get_by_role("button", name="Save key").click()
+    expect(ada.get_by_role("cell", name="old-model", exact=True)).to_be_visible()
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="chat-model", messages=[{"role": "user", "content": "hi"}])
+    ada.goto(f"{site.url}/console/keys/{prefix}")
+    expect(ada.get_by_label("Monthly budget")).to_have_value("20.00")
+    accessible(ada)
+    shot(ada, "key")
+
+    # Revoked in the console, the key's next call is refused.
+    ada.goto(f"{site.url}/console/keys")
     ada.get_by_role("button", name=f"Revoke key {prefix}").click()
     expect(ada.get_by_role("cell", name="revoked")).to_be_visible()
     with pytest.raises(openai.AuthenticationError):
@@ -129,13 +143,20 @@ def test_operator_and_tenant_administrator_each_through_their_own_provider(
     # Another tenant stays out of reach, whatever the URL says.
     globex_key = KeyService(site.database).create(name="theirs", tenant="globex").key.prefix
     for path in ("/console/keys?tenant=globex", "/console/usage?tenant=globex", "/console/?tenant=globex",
-                 "/console/identity?tenant=globex", f"/console/usage?key={globex_key}"):
+                 "/console/identity?tenant=globex", f"/console/usage?key={globex_key}",
+                 f"/console/keys/{globex_key}"):
         response = ada.goto(f"{site.url}{path}")
         assert response is not None and response.status == 404, path
         assert "theirs" not in ada.content()
-    for path in ("/console/tenants", "/console/audit"):
+    for path in ("/console/tenants", "/console/tiers/pilot", "/console/tenants/acme"):
         response = ada.goto(f"{site.url}{path}")
         assert response is not None and response.status == 403, path
+    # Their audit log: what was done to acme and its keys, nothing of globex's.
+    ada.goto(f"{site.url}/console/audit")
+    expect(ada.get_by_role("cell", name="key.update", exact=True)).to_be_visible()
+    assert globex_key not in ada.content() and "tenant globex" not in ada.content()
+    accessible(ada)
+    shot(ada, "audit-tenant")
     ada.goto(f"{site.url}/console/keys")
     csrf = ada.locator("input[name=csrf_token]").first.input_value()
     revoke = ada.request.post(f"{site.url}/console/keys/{globex_key}/revoke", form={"csrf_token": csrf})
@@ -161,6 +182,29 @@ def test_operator_and_tenant_administrator_each_through_their_own_provider(
     shot(operator, "audit")
     operator.goto(f"{site.url}/console/")
     accessible(operator)
+
+    # The operator edits a tier's limits and policy, and a tenant's prepaid credit.
+    operator.goto(f"{site.url}/console/tenants")
+    operator.get_by_role("link", name="pilot", exact=True).click()
+    operator.get_by_label("Tokens per minute").fill("50000")
+    operator.get_by_label("Guardrail against prompt injection").select_option("block")
+    accessible(operator)
+    shot(operator, "tier")
+    operator.get_by_role("button", name="Save tier").click()
+    expect(operator.get_by_role("cell", name="50000", exact=True)).to_be_visible()
+    operator.get_by_role("link", name="acme", exact=True).click()
+    operator.get_by_label("Prepaid credit").fill("100")
+    accessible(operator)
+    shot(operator, "tenant")
+    operator.get_by_role("button", name="Save tenant").click()
+    expect(operator).to_have_url(re.compile(r"/console/tenants$"))
+
+    # The public status page, a link away from every console page.
+    operator.get_by_role("link", name="Service status").click()
+    expect(operator).to_have_url(re.compile(r"/status$"))
+    accessible(operator)
+    shot(operator, "status")
+    operator.goto(f"{site.url}/console/")
 
     # A session past its end goes back to the login page.
     with Session(site.database) as session, session.begin():

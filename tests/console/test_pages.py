@@ -16,24 +16,25 @@ from sqlalchemy import Engine
 
 from llmaas.app import create_app
 from llmaas.audit import AuditLog
-from llmaas.auth import KeyService
+from llmaas.auth import KeyLimits, KeyService
 from llmaas.catalog import Catalog
 from llmaas.console import issue_login_link
 from llmaas.console.providers import IdentityProviders
 from llmaas.console.roles import Role
 from llmaas.console.sessions import SessionStore
 from llmaas.errors import PermissionDenied
+from llmaas.guardrails import Policy
 from llmaas.settings import Settings
-from llmaas.tenancy import TenantService
+from llmaas.tenancy import TenantService, TierService
 from tests.databases import fresh_database
 from tests.servers import free_port, serve
 
 PAGES = ["/console/", "/console/tenants", "/console/keys", "/console/usage", "/console/usage.csv",
          "/console/catalog", "/console/audit", "/console/identity", "/console/overview.json",
-         "/console/overview/totals"]
+         "/console/overview/totals", "/console/tiers/standard", "/console/tenants/acme"]
 WRITES = ["/console/tenants", "/console/tenants/acme", "/console/tiers", "/console/keys",
           "/console/keys/sk-llmaas-x/revoke", "/console/keys/sk-llmaas-x/rotate", "/console/identity",
-          "/console/logout"]
+          "/console/tiers/standard", "/console/keys/sk-llmaas-x", "/console/logout"]
 
 
 @dataclass
@@ -127,7 +128,6 @@ def test_a_tenants_people_see_their_tenant_only(console: Console) -> None:
                      "/console/usage.csv?tenant=globex", "/console/identity?tenant=globex"):
             assert ada.get(path).status_code == 404, path
         assert ada.get("/console/tenants").status_code == 403
-        assert ada.get("/console/audit").status_code == 403
 
 
 def test_a_rotated_key_shows_its_new_secret_once_and_the_old_one_ends_later(console: Console) -> None:
@@ -158,6 +158,164 @@ def test_a_key_with_its_own_guardrail_and_expiry_and_a_tenant_moved_to_another_t
         assert _post(operator, "/console/tenants/globex", tier="gold").status_code == 404
     assert TenantService(console.database).get("globex").tier == "business"
     assert AuditLog(console.database).entries(action="tenant.update")[0].target == "globex"
+
+
+def test_the_operator_edits_a_tiers_limits_and_policy_and_a_tenants_credit(console: Console) -> None:
+    TierService(console.database).create(name="editable", requests_per_minute=60)
+    form = {"description": "Pilots", "monthly_cap_eur": "250.50", "requests_per_minute": "",
+            "tokens_per_minute": "90000", "output_tokens_per_hour": "", "output_tokens_per_day": "500000",
+            "guardrail": "block"}
+    with console.person(Role.OPERATOR_VIEWER) as viewer:
+        page = viewer.get("/console/tiers/editable")
+        assert page.status_code == 200 and "<fieldset disabled" in page.text and "Save tier" not in page.text
+        assert _post(viewer, "/console/tiers/editable", **form).status_code == 403
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        assert ada.get("/console/tiers/editable").status_code == 403
+        assert _post(ada, "/console/tiers/editable", **form).status_code == 403
+        assert ada.get("/console/tenants/acme").status_code == 403
+        assert _post(ada, "/console/tenants/acme", prepaid_credit_eur="1000000").status_code == 403
+    assert TierService(console.database).get("editable").requests_per_minute == 60
+    with console.person(Role.OPERATOR_ADMIN) as operator:
+        assert 'value="60"' in operator.get("/console/tiers/editable").text
+        assert _post(operator, "/console/tiers/editable", **form).status_code == 303
+        assert operator.get("/console/tiers/ghost").status_code == 404
+        assert _post(operator, "/console/tenants/globex", prepaid_credit_eur="12.50").status_code == 303
+    tier = TierService(console.database).get("editable")
+    assert (tier.description, tier.monthly_cap_nano, tier.requests_per_minute, tier.tokens_per_minute,
+            tier.output_tokens_per_day, tier.guardrail) == ("Pilots", 250_500_000_000, None, 90000, 500000,
+                                                            Policy.BLOCK)
+    globex = TenantService(console.database).get("globex")
+    assert globex.prepaid_credit_nano == 12_500_000_000 and globex.tier in ("standard", "business")
+    row = AuditLog(console.database).entries(action="tier.update")[0]
+    assert row.actor == "console:operator_admin@operator.test" and row.target == "editable"
+    assert row.details["fields"] == ["description", "guardrail", "monthly_cap_nano", "output_tokens_per_day",
+                                     "requests_per_minute", "tokens_per_minute"]
+    credit = AuditLog(console.database).entries(action="tenant.update")[0]
+    assert credit.target == "globex" and credit.details["fields"] == ["prepaid_credit_eur"]
+    assert "12.5" not in str(credit.details)  # field names, not values
+
+
+@pytest.mark.parametrize(
+    ("path", "form", "message"),
+    [
+        ("/console/tiers/standard", {"requests_per_minute": "-5"}, "whole number"),
+        ("/console/tiers/standard", {"monthly_cap_eur": "inf"}, "amount in euros"),
+        ("/console/tiers/standard", {"guardrail": "strict"}, "off, flag or block"),
+        ("/console/tenants/acme", {"from": "tenant", "prepaid_credit_eur": "-1"}, "amount in euros"),
+        ("/console/tenants/acme", {"from": "tenant", "prepaid_credit_eur": "lots"}, "amount in euros"),
+    ],
+)
+def test_bad_tier_and_tenant_edits_change_nothing(console: Console, path: str, form: dict[str, str],
+                                                   message: str) -> None:
+    def now() -> object:
+        return TierService(console.database).get("standard"), TenantService(console.database).get("acme")
+
+    before = now()
+    with console.person(Role.OPERATOR_ADMIN) as operator:
+        response = _post(operator, path, **form)
+    assert response.status_code == 400 and message in response.text and "<form" in response.text
+    assert now() == before
+
+
+def test_a_keys_limits_are_edited_by_its_tenants_admins_only(console: Console) -> None:
+    keys = KeyService(console.database)
+    mine = keys.create(name="editable", tenant="acme", limits=KeyLimits(requests_per_minute=10)).key.prefix
+    theirs = keys.create(name="globex-editable", tenant="globex").key.prefix
+    form = {"name": "renamed", "models": "chat-a, chat-b", "requests_per_minute": "30",
+            "tokens_per_minute": "", "monthly_budget_eur": "7.25", "guardrail": "flag",
+            "expires_on": "2099-12-31"}
+    with console.person(Role.TENANT_VIEWER, "acme") as bob:
+        page = bob.get(f"/console/keys/{mine}")
+        assert page.status_code == 200 and "<fieldset disabled" in page.text and "Save key" not in page.text
+        assert _post(bob, f"/console/keys/{mine}", **form).status_code == 403
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        assert ada.get(f"/console/keys/{theirs}").status_code == 404  # another tenant's, by URL
+        assert _post(ada, f"/console/keys/{theirs}", **form).status_code == 404
+        assert f'href="/console/keys/{mine}"' in ada.get("/console/keys").text
+        assert 'value="10"' in ada.get(f"/console/keys/{mine}").text
+        assert _post(ada, f"/console/keys/{mine}", **form).status_code == 303
+    edited = next(k for k in keys.list(tenant="acme") if k.prefix == mine)
+    assert (edited.name, edited.allowed_models, edited.limits, edited.guardrail) == (
+        "renamed", ["chat-a", "chat-b"], KeyLimits(30, None, 7_250_000_000), Policy.FLAG)
+    assert edited.expires_at is not None and edited.expires_at.isoformat() == "2099-12-31T00:00:00+00:00"
+    row = AuditLog(console.database).entries(action="key.update")[0]
+    assert row.actor == "console:tenant_admin@acme.test" and row.target == mine
+    assert row.details["tenant"] == "acme" and row.details["fields"] == [
+        "allowed_models", "expires_at", "guardrail", "limits", "name"]
+    with console.person(Role.OPERATOR_ADMIN) as operator:  # the operator's admins edit any tenant's keys
+        cleared = _post(operator, f"/console/keys/{theirs}", name="globex-editable", guardrail="")
+        assert cleared.status_code == 303 and cleared.headers["location"] == "/console/keys?tenant=globex"
+        keys.revoke(mine)
+        assert _post(operator, f"/console/keys/{mine}", name="late").status_code == 404
+        assert operator.get("/console/keys/sk-llmaas-none").status_code == 404
+
+
+def test_a_rotated_keys_grace_survives_an_edit_that_keeps_its_day(console: Console) -> None:
+    keys = KeyService(console.database)
+    old = keys.create(name="graceful", tenant="acme").key.prefix
+    keys.rotate(old, grace=timedelta(hours=2))
+    ends = next(k for k in keys.list(tenant="acme") if k.prefix == old).expires_at
+    assert ends is not None
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        kept = _post(ada, f"/console/keys/{old}", name="graceful", requests_per_minute="5",
+                     expires_on=ends.date().isoformat())
+        assert kept.status_code == 303
+    assert next(k for k in keys.list(tenant="acme") if k.prefix == old).expires_at == ends
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"requests_per_minute": "0"}, "whole number"),
+        ({"tokens_per_minute": "1e9"}, "whole number"),
+        ({"monthly_budget_eur": "-3"}, "amount in euros"),
+        ({"guardrail": "maybe"}, "off, flag or block"),
+        ({"expires_on": "2001-01-01"}, "in the future"),
+        ({"expires_on": "tomorrow"}, "is a day"),
+    ],
+)
+def test_bad_key_edits_change_nothing(console: Console, form: dict[str, str], message: str) -> None:
+    keys = KeyService(console.database)
+    prefix = next((k.prefix for k in keys.list(tenant="acme") if k.name == "steady"), None) or keys.create(
+        name="steady", tenant="acme").key.prefix
+    before = next(k for k in keys.list(tenant="acme") if k.prefix == prefix)
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        response = _post(ada, f"/console/keys/{prefix}", name="changed", **form)
+    assert response.status_code == 400 and message in response.text
+    assert next(k for k in keys.list(tenant="acme") if k.prefix == prefix) == before
+
+
+def test_a_tenants_admins_read_the_audit_rows_of_their_tenant_and_its_keys_only(console: Console) -> None:
+    with console.person(Role.OPERATOR_ADMIN) as operator:
+        theirs = _post(operator, "/console/keys", tenant="globex", name="globex-audited")
+        assert theirs.status_code == 201
+        assert _post(operator, "/console/tenants/globex", prepaid_credit_eur="3").status_code == 303
+        assert _post(operator, "/console/tenants/acme", prepaid_credit_eur="4").status_code == 303
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        assert _post(ada, "/console/keys", name="acme-audited").status_code == 201
+        page = ada.get("/console/audit")
+        assert 'href="/console/audit"' in page.text
+        mine = ada.get("/console/audit", params={"action": "key.create"})
+    globex_prefixes = {k.prefix for k in KeyService(console.database).list(tenant="globex")}
+    acme_prefixes = {k.prefix for k in KeyService(console.database).list(tenant="acme")}
+    assert page.status_code == 200
+    shown = set(re.findall(r"<td>(key|tenant) ([^<]*)</td>", page.text))
+    assert ("tenant", "acme") in shown and ("tenant", "globex") not in shown
+    assert {target for kind, target in shown if kind == "key"} <= acme_prefixes
+    assert not any(prefix in page.text for prefix in globex_prefixes)
+    assert "key.create" in mine.text and "tenant.update" not in mine.text
+    assert '<th scope="col">#</th>' not in page.text  # gaps in the sequence would count others' writes
+    with console.person(Role.TENANT_VIEWER, "acme") as bob:
+        assert bob.get("/console/audit").status_code == 403
+        assert 'href="/console/audit"' not in bob.get("/console/keys").text
+    with console.person(Role.OPERATOR_VIEWER) as watcher:
+        assert globex_prefixes & set(re.findall(r"sk-llmaas-\w+", watcher.get("/console/audit").text))
+
+
+def test_every_page_links_to_the_public_status_page(console: Console) -> None:
+    with console.person(Role.TENANT_VIEWER, "acme") as bob:
+        assert 'href="/status"' in bob.get("/console/keys").text
+    assert 'href="/status"' in httpx.get(f"{console.url}/console/login").text
 
 
 def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_the_page_escapes_the_operators_names_and_says_each_state_in_words() -> 
     assert '<span class="down">missed</span>' in html and '<span class="unknown">no data</span>' in html
     assert "99.500 %" in html and "98.250 %" in html and "183.4 ms" in html
     assert "ongoing" in html and "3 min" in html
-    assert '<meta http-equiv="refresh" content="60">' in html
+    assert 'http-equiv="refresh"' not in html and '<a href="/status">reload</a>' in html
 
 
 def test_a_calm_day_says_so() -> None:

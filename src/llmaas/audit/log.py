@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from llmaas.audit.chain import GENESIS, canonical, link
@@ -127,10 +127,11 @@ class AuditLog:
 
     def entries(
         self, *, since: datetime | None = None, action: str | None = None, actor: str | None = None,
-        limit: int | None = 1000,
+        targets: Mapping[str, Sequence[str]] | None = None, limit: int | None = 1000,
     ) -> list[AuditEntry]:
         """The newest rows first. `action` matches itself and the actions under it (`key` finds
-        `key.create` and `key.revoke`); `actor` matches exactly."""
+        `key.create` and `key.revoke`); `actor` matches exactly; `targets` keeps the rows on those
+        targets only, by type (`{"tenant": ["acme"], "key": [its prefixes]}`: one tenant's rows)."""
         query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
         if since is not None:
             # As UTC: SQLite compares the stored text, which drops the zone.
@@ -140,6 +141,10 @@ class AuditLog:
                                                                                          autoescape=True)))
         if actor is not None:
             query = query.where(AuditRow.actor == actor)
+        if targets is not None:
+            query = query.where(or_(false(), *(
+                (AuditRow.target_type == kind) & AuditRow.target.in_(names)
+                for kind, names in targets.items() if names)))
         with Session(self._database) as session:
             return [_entry(row) for row in session.scalars(query)]
 

@@ -173,6 +173,23 @@ class KeyService:
         return self.create(name=name, tenant=tenant, limits=limits, allowed_models=models,
                            expires_at=original_end, guardrail=guardrail)
 
+    def update(self, prefix: str, *, name: str, limits: KeyLimits, allowed_models: list[str] | None,
+               expires_at: datetime | None, guardrail: Policy | None) -> None:
+        """Set an active key's name, limits, models, expiry and policy (None: none of its own); the
+        secret stays the same, and the cache forgets the old settings at once."""
+        with Session(self._engine) as session, session.begin():
+            row = session.scalar(
+                select(ApiKeyRow).where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
+            )
+            if row is None:
+                raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+            row.name, row.allowed_models, row.expires_at = name, allowed_models, expires_at
+            row.requests_per_minute = limits.requests_per_minute
+            row.tokens_per_minute = limits.tokens_per_minute
+            row.monthly_budget_nano = limits.monthly_budget_nano
+            row.guardrail_policy = None if guardrail is None else Policy(guardrail).value
+        self._forget()
+
     def list(self, *, tenant: str | None = None) -> list[KeyListing]:
         query = select(ApiKeyRow, TenantRow.name).join(TenantRow).order_by(ApiKeyRow.id)
         if tenant is not None:

@@ -1,5 +1,6 @@
 """The status report as a plain HTML page: tables with captions and header cells, words beside every
-colour, no script. Every value is escaped; it refreshes itself once a minute."""
+colour, no script. Every value is escaped. It never refreshes itself: a page that reloads on a timer
+takes the reader's place away (WCAG 2.2.1, axe-core's meta-refresh rule); a link reloads it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from datetime import date, datetime
 from html import escape
 
 from llmaas.status.schema import ModelStatus, StatusReport
-
-REFRESH_S = 60
 
 
 def _percent(value: float | None) -> str:
@@ -86,7 +85,6 @@ def render(report: StatusReport) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="{REFRESH_S}">
 <title>Service status</title>
 <link rel="stylesheet" href="/status.css">
 </head>
@@ -94,7 +92,7 @@ def render(report: StatusReport) -> str:
 <header>
 <h1>Service status</h1>
 {_summary(report)}
-<p>Updated {_when(report.generated_at)}; this page refreshes every minute.
+<p>Updated {_when(report.generated_at)}; <a href="/status">reload</a> for newer figures.
 The figures are also at <a href="/status.json">/status.json</a>.</p>
 </header>
 <main>

@@ -89,6 +89,19 @@ class KeyCreate(Strict):
     )
 
 
+class KeyUpdate(Strict):
+    """Fields sent are set (null: none of the key's own; all its models; no expiry); fields left out
+    keep their value. The secret stays the same."""
+
+    name: str | None = Field(None, min_length=1, max_length=200, description="Left out or null: unchanged.")
+    models: list[str] | None = Field(None, description="Models the key may use; null for all.")
+    requests_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
+    expires_at: Instant | None = None
+    guardrail: Policy | None = Field(None, description="off, flag or block; null: its tier's.")
+
+
 class KeyPublic(Strict):
     prefix: str
     name: str

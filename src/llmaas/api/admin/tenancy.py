@@ -1,4 +1,4 @@
-"""/admin/api/tiers, /tenants and /keys: create, read, update; keys are revoked and rotated."""
+"""/admin/api/tiers, /tenants and /keys: create, read, update; keys are also revoked and rotated."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from llmaas.api.admin.schemas import (
     KeyCreated,
     KeyPublic,
     KeyRotate,
+    KeyUpdate,
     TenantCreate,
     TenantPublic,
     TenantUpdate,
@@ -138,6 +139,34 @@ async def create_key(body: KeyCreate, _: AdminDep, audit: AuditDep, request: Req
             expires_at=body.expires_at, guardrail=body.guardrail))
         row.target = issued.key.prefix
     return _created(keys, issued)
+
+
+@router.patch("/keys/{prefix}")
+async def update_key(
+    prefix: str, body: KeyUpdate, _: AdminDep, audit: AuditDep, request: Request
+) -> KeyPublic:
+    keys: KeyService = request.app.state.keys
+    sent = body.model_fields_set
+
+    def change() -> KeyPublic:
+        key = next((k for k in keys.list() if k.prefix == prefix and k.revoked_at is None), None)
+        if key is None:
+            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+        limits, budget = key.limits, key.limits.monthly_budget_nano
+        if "monthly_budget_eur" in sent:
+            budget = to_nano(body.monthly_budget_eur)
+        keys.update(
+            prefix, name=body.name or key.name,
+            limits=KeyLimits(
+                body.requests_per_minute if "requests_per_minute" in sent else limits.requests_per_minute,
+                body.tokens_per_minute if "tokens_per_minute" in sent else limits.tokens_per_minute, budget),
+            allowed_models=body.models if "models" in sent else key.allowed_models,
+            expires_at=body.expires_at if "expires_at" in sent else key.expires_at,
+            guardrail=body.guardrail if "guardrail" in sent else key.guardrail)
+        return next(key_public(k) for k in keys.list(tenant=key.tenant) if k.prefix == prefix)
+
+    async with audit.writing("key.update", "key", prefix, fields=_fields(body)):
+        return await run_in_threadpool(change)
 
 
 @router.post("/keys/{prefix}/revoke")

@@ -1,4 +1,5 @@
-"""Read-only pages: the catalog with its lifecycle banners, and the audit log (the operator's)."""
+"""Read-only pages: the catalog with its lifecycle banners, and the audit log (all of it for the
+operator's staff; a tenant's administrators see the rows on their tenant and its keys)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from llmaas.audit import AuditEntry
 from llmaas.catalog.lifecycle import status
 from llmaas.console.guard import ConsoleDep, PrincipalDep, render
 
@@ -31,9 +33,18 @@ async def audit(
     actor: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[date | None, Query()] = None,
 ) -> Response:
-    principal.require_operator()  # the log spans every tenant
+    if not principal.operator:
+        principal.require_admin()  # a tenant's viewers read usage and keys, not the log
     start = datetime.combine(since, time(), UTC) if since else None
-    entries = await run_in_threadpool(lambda: console.audit.entries(
-        since=start, action=action or None, actor=actor or None, limit=500))
+
+    def read() -> list[AuditEntry]:
+        targets = None
+        if not principal.operator:  # a tenant's admins: the rows on their tenant and on its keys only
+            prefixes = [k.prefix for k in console.keys.list(tenant=principal.tenant)]
+            targets = {"tenant": [principal.tenant or ""], "key": prefixes}
+        return console.audit.entries(since=start, action=action or None, actor=actor or None,
+                                     targets=targets, limit=500)
+
+    entries = await run_in_threadpool(read)
     return render(request, "audit.html", entries=entries, action=action or "", actor=actor or "",
                   since=since)

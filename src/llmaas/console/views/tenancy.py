@@ -1,9 +1,11 @@
-"""Tenants and tiers (the operator's), and keys: created with the secret shown once, revoked."""
+"""Tenants and tiers (the operator's), edited; and keys: created with the secret shown once, their
+limits edited, rotated, revoked."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
@@ -22,6 +24,7 @@ from llmaas.tenancy.money import to_nano
 
 router = APIRouter()
 ROTATION_GRACE = timedelta(hours=24)  # the old secret keeps working this long after a rotation
+TIER_COUNTS = ("requests_per_minute", "tokens_per_minute", "output_tokens_per_hour", "output_tokens_per_day")
 
 
 @router.get("/tenants")
@@ -70,19 +73,64 @@ async def create_tier(request: Request, principal: PrincipalDep, console: Consol
     return RedirectResponse("/console/tenants", status_code=303)
 
 
+@router.get("/tenants/{name}")
+async def tenant(name: str, request: Request, principal: PrincipalDep, console: ConsoleDep) -> Response:
+    principal.require_operator()
+    return render(request, "tenant.html", **await _tenant(console.database, name))
+
+
 @router.post("/tenants/{name}")
 async def change_tenant(name: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
                         form: FormDep) -> Response:
-    """Move a tenant to another tier."""
+    """Move a tenant to another tier, and set its prepaid credit (left empty: unchanged)."""
     principal.require_operator()
     principal.require_admin()
-    tier = field(form, "tier", limit=100)
+    tier = field(form, "tier", limit=100) or None
     try:
-        async with console.writing(principal, request, "tenant.update", "tenant", name, fields=["tier"]):
-            await run_in_threadpool(lambda: TenantService(console.database).update(name, tier=tier))
+        credit = _euros(form, "prepaid_credit_eur")
+        changed = [k for k, v in (("tier", tier), ("prepaid_credit_eur", credit)) if v is not None]
+        async with console.writing(principal, request, "tenant.update", "tenant", name, fields=changed):
+            await run_in_threadpool(lambda: TenantService(console.database).update(
+                name, tier=tier, prepaid_credit_nano=credit))
     except LlmaasError as error:
+        if field(form, "from") == "tenant":
+            return render(request, "tenant.html", error=error.message, status_code=error.status_code,
+                          **await _tenant(console.database, name))
         return render(request, "tenants.html", error=error.message, status_code=error.status_code,
                       **await _tenancy(console.database))
+    return RedirectResponse("/console/tenants", status_code=303)
+
+
+@router.get("/tiers/{name}")
+async def tier(name: str, request: Request, principal: PrincipalDep, console: ConsoleDep) -> Response:
+    principal.require_operator()
+    found = await run_in_threadpool(TierService(console.database).get, name)
+    return render(request, "tier.html", tier=found, policies=list(Policy))
+
+
+@router.post("/tiers/{name}")
+async def change_tier(name: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
+                      form: FormDep) -> Response:
+    """Set a tier's spending cap, throughput limits and guardrail policy; an empty limit is none."""
+    principal.require_operator()
+    principal.require_admin()
+    try:
+        current = await run_in_threadpool(TierService(console.database).get, name)
+        limits: dict[str, int | None] = {
+            "monthly_cap_nano": _euros(form, "monthly_cap_eur"),
+            **{f: _count(form, f) for f in TIER_COUNTS}}
+        policy = _policy(form) or current.guardrail
+        description = field(form, "description", limit=500)
+        changed = sorted([*(k for k, v in limits.items() if v != getattr(current, k)),
+                          *(["guardrail"] if policy != current.guardrail else []),
+                          *(["description"] if description != current.description else [])])
+        async with console.writing(principal, request, "tier.update", "tier", name, fields=changed):
+            await run_in_threadpool(lambda: TierService(console.database).update(
+                name, guardrail=policy, description=description, **limits))
+    except LlmaasError as error:
+        found = await run_in_threadpool(TierService(console.database).get, name)
+        return render(request, "tier.html", tier=found, policies=list(Policy), error=error.message,
+                      status_code=error.status_code)
     return RedirectResponse("/console/tenants", status_code=303)
 
 
@@ -102,7 +150,7 @@ async def create_key(request: Request, principal: PrincipalDep, console: Console
         if tenant is None:
             raise InvalidRequest("Choose the key's tenant.", param="tenant")
         name = field(form, "name") or "console"
-        models = [m.strip()[:200] for m in field(form, "models", limit=2000).split(",") if m.strip()] or None
+        models = _models(form)
         limits = KeyLimits(_count(form, "requests_per_minute"), _count(form, "tokens_per_minute"),
                            _euros(form, "monthly_budget_eur"))
         guardrail, expires_at = _policy(form), _expiry(form)
@@ -118,6 +166,42 @@ async def create_key(request: Request, principal: PrincipalDep, console: Console
     # The secret is in this one answer only: shown once, never stored or logged.
     return render(request, "keys.html", created=issued.secret, status_code=201,
                   **await _keys(console, tenant, principal.operator))
+
+
+@router.get("/keys/{prefix}")
+async def key(prefix: str, request: Request, principal: PrincipalDep, console: ConsoleDep) -> Response:
+    return render(request, "key.html", key=await _own_key(console, principal, prefix), policies=list(Policy))
+
+
+@router.post("/keys/{prefix}")
+async def change_key(prefix: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
+                     form: FormDep) -> Response:
+    """Set an active key's limits, budget, models, guardrail policy and expiry; the secret stays."""
+    principal.require_admin()
+    listing = await _own_key(console, principal, prefix)
+    try:
+        name = field(form, "name") or listing.name
+        models = _models(form)
+        limits = KeyLimits(_count(form, "requests_per_minute"), _count(form, "tokens_per_minute"),
+                           _euros(form, "monthly_budget_eur"))
+        guardrail = _policy(form)
+        expires_at = listing.expires_at  # the same day kept as it is (a rotation's grace ends mid-day)
+        if field(form, "expires_on", limit=10) != (expires_at.date().isoformat() if expires_at else ""):
+            expires_at = _expiry(form)
+        now = KeyListing(listing.id, name, prefix, listing.tenant, listing.created_at, expires_at, None,
+                         limits, models, guardrail)
+        changed = sorted(f for f in ("name", "limits", "allowed_models", "guardrail", "expires_at")
+                         if getattr(now, f) != getattr(listing, f))
+        async with console.writing(principal, request, "key.update", "key", prefix, tenant=listing.tenant,
+                                   fields=changed):
+            await run_in_threadpool(lambda: console.keys.update(
+                prefix, name=name, limits=limits, allowed_models=models, expires_at=expires_at,
+                guardrail=guardrail))
+    except LlmaasError as error:
+        return render(request, "key.html", key=listing, policies=list(Policy), error=error.message,
+                      status_code=error.status_code)
+    query = f"?tenant={quote(listing.tenant)}" if principal.operator else ""
+    return RedirectResponse(f"/console/keys{query}", status_code=303)
 
 
 @router.post("/keys/{prefix}/revoke")
@@ -156,6 +240,11 @@ async def _own_key(console: ConsoleDep, principal: Principal, prefix: str) -> Ke
     return listing
 
 
+async def _tenant(database: Engine, name: str) -> dict[str, Any]:
+    return {"tenant": await run_in_threadpool(TenantService(database).get, name),
+            "tiers": await run_in_threadpool(TierService(database).list)}
+
+
 async def _tenancy(database: Engine) -> dict[str, Any]:
     return {"tenants": await run_in_threadpool(TenantService(database).list),
             "tiers": await run_in_threadpool(TierService(database).list)}
@@ -165,6 +254,11 @@ async def _keys(console: ConsoleDep, tenant: str | None, operator: bool) -> dict
     listed = await run_in_threadpool(lambda: console.keys.list(tenant=tenant))
     tenants = await run_in_threadpool(TenantService(console.database).list) if operator else []
     return {"keys": listed, "tenant": tenant, "tenants": tenants, "now": datetime.now(UTC)}
+
+
+def _models(form: FormData) -> list[str] | None:
+    """The models a key may use, comma-separated; none named: all."""
+    return [m.strip()[:200] for m in field(form, "models", limit=2000).split(",") if m.strip()] or None
 
 
 def _count(form: FormData, name: str) -> int | None:
