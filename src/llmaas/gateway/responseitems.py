@@ -44,8 +44,6 @@ def response_object(request: CreateResponseRequest, *, model: str, status: str) 
                    **tool.model_dump(exclude_none=True)} for tool in request.tools or []],
         "top_p": request.top_p if request.top_p is not None else 1.0,
         "truncation": "disabled",
-        "usage": None,
-        "user": None,
         "metadata": dict(request.metadata or {}),
     }
 

@@ -110,7 +110,8 @@ class Responses:
             function = call.get("function") or {}
             answer["output"].append(function_call_item(
                 str(call.get("id") or ""), str(function.get("name", "")), str(function.get("arguments", ""))))
-        answer["usage"] = response_usage(body.get("usage"))
+        if (usage := response_usage(body.get("usage"))) is not None:
+            answer["usage"] = usage
         ended(answer, choice.get("finish_reason"))
         body.clear()
         body.update(answer)

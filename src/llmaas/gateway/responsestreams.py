@@ -154,7 +154,8 @@ class ResponseEvents:
         self.over = True
         response = self._snapshot()
         response["output"] = self.output
-        response["usage"] = response_usage(self.usage)
+        if (usage := response_usage(self.usage)) is not None:
+            response["usage"] = usage
         ended(response, self.finish_reason)
         kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
         return [*out, self._event(kind, response=response)]
