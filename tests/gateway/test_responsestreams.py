@@ -51,6 +51,7 @@ def test_an_answer_cut_at_its_bound_is_incomplete() -> None:
     assert last["type"] == "response.incomplete"
     assert last["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     assert last["response"]["output"][0]["content"][0]["text"] == "Hello"
+    assert last["response"]["output"][0]["status"] == "incomplete"
     assert last["response"]["usage"]["total_tokens"] == 9
 
 

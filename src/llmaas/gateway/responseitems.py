@@ -80,6 +80,9 @@ def ended(answer: JSONObject, finish_reason: Any) -> None:
     if finish_reason == "length":
         answer["status"] = "incomplete"
         answer["incomplete_details"] = {"reason": "max_output_tokens"}
+        for item in answer["output"]:
+            if item["type"] == "message":  # its text was cut
+                item["status"] = "incomplete"
     else:
         answer["status"] = "completed"
     answer["completed_at"] = int(time.time())
