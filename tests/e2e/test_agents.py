@@ -78,10 +78,16 @@ class Report(BaseModel):
     time: str
 
 
-async def ask(client: AsyncOpenAI) -> tuple[Tools, list[Any], Report]:
+async def ask(served: Served) -> tuple[Tools, list[Any], Report]:
     """The run: tool turns until both tools answered, then the answer. Returns the tools, every raw
     Responses event received, and the answer."""
     set_tracing_disabled(True)  # the SDK would send traces to OpenAI
+    async with AsyncOpenAI(base_url=f"{served.url}/v1", api_key=served.key, max_retries=0,
+                           timeout=600) as client:
+        return await _ask(client)
+
+
+async def _ask(client: AsyncOpenAI) -> tuple[Tools, list[Any], Report]:
     tools = Tools()
     model = OpenAIResponsesModel(model=MODEL, openai_client=client)
     agent = Agent(
@@ -103,8 +109,7 @@ async def ask(client: AsyncOpenAI) -> tuple[Tools, list[Any], Report]:
 
 
 def test_an_agent_calls_both_tools_and_answers(served: Served) -> None:
-    client = AsyncOpenAI(base_url=f"{served.url}/v1", api_key=served.key, max_retries=0, timeout=600)
-    tools, events, answer = asyncio.run(ask(client))
+    tools, events, answer = asyncio.run(ask(served))
     names = [name for name, _ in tools.calls]
     assert set(names) == {"get_weather", "get_time"}, tools.calls
     assert all(set(arguments) == {"city"} and "paris" in arguments["city"].lower()
