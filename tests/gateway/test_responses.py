@@ -189,6 +189,22 @@ def test_the_guardrail_screens_the_user_turns_and_function_outputs(guarded: Guar
 
 
 BODY = {"model": "chat-model", "input": "x"}
+NO_EFFECT: dict[str, Any] = {
+    "store": False, "background": False, "include": [], "truncation": "disabled", "user": "u",
+    "metadata": {"k": "v"}, "prompt_cache_key": "k", "prompt_cache_retention": "24h",
+    "prompt_cache_options": {}, "safety_identifier": "s", "service_tier": "auto",
+    "stream_options": {"include_obfuscation": False}, "stream": False,
+}
+
+
+def test_fields_without_effect_are_accepted_and_never_forwarded(
+    platform: Platform, engine: FakeEngine
+) -> None:
+    answer = send(platform, "/v1/responses", {**BODY, **NO_EFFECT})
+    assert answer.status_code == 200, answer.text
+    sent = engine.requests[-1]
+    assert not set(NO_EFFECT) - {"stream"} & set(sent), sent
+    assert answer.json()["metadata"] == {"k": "v"} and answer.json()["store"] is False
 
 
 @pytest.mark.parametrize(("fields", "param"), [

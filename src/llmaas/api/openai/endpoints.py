@@ -154,7 +154,8 @@ def _is_json(content_type: str | None) -> bool:
 
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {
     "description": "JSON; with `stream: true`, server-sent events: one `data:` chunk per piece of the "
-                   "answer, then `data: [DONE]`.",
+                   "answer, then `data: [DONE]` (/v1/responses: OpenAI's Responses events, each "
+                   "with its `event:` line, ending with `response.completed`).",
     # Each event, as OpenAPI 3.1 readers take an event stream's schema (3.2 calls it itemSchema).
     "content": {"text/event-stream": {"schema": {
         "type": "object", "required": ["data"],
