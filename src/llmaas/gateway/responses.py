@@ -98,7 +98,8 @@ class Responses:
         return Usage.reported(body.get("usage"))
 
     def finish(self, request: CreateResponseRequest, body: JSONObject) -> None:
-        recover_tool_calls(to_chat(request), body)
+        if request.tools:  # a call written as text, recovered as for chat
+            recover_tool_calls(to_chat(request), body)
         scrub(body)
         choices = body.get("choices") or [{}]
         choice = choices[0] if isinstance(choices[0], dict) else {}
