@@ -45,6 +45,9 @@ from llmaas.wire.responses_api import (
 
 # OpenAI's Responses fields this platform cannot honour, and why (docs/api.md).
 REFUSED: dict[str, str] = {
+    "access_programs": "OpenAI's access programs do not apply here",
+    "image": "image output is not supported; the answer is text",
+    "moderation": "the operator's guardrail policy screens requests; /v1/moderations screens texts",
     "context_management": "the served models' context is not managed server-side",
     "conversation": "nothing is stored; send the whole conversation in `input`",
     "max_tool_calls": "the number of tool calls is not bounded server-side; end the loop client-side",

@@ -127,15 +127,18 @@ class CreateResponseRequest(RequestBody):
     model: ModelName
     input: str | Annotated[list[InputItem], Field(min_length=1, max_length=MAX_MESSAGES)]
     instructions: str | None = None
+    access_programs: JSONObject | list[JSONObject] | None = Refused
     background: bool | None = Field(None, description="Answers are never stored: only false is accepted.")
     context_management: list[JSONObject] | None = Refused
     conversation: str | JSONObject | None = Refused
+    image: JSONObject | None = Refused
     include: list[str] | None = Field(
         None, max_length=16, description="Nothing extra can be included: only an empty list is accepted.")
     max_output_tokens: MaxTokens = None
     max_tool_calls: int | None = Refused
     metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
         None, max_length=16, description="Accepted, without effect: nothing is stored.")
+    moderation: JSONObject | None = Refused
     parallel_tool_calls: bool | None = None
     previous_response_id: str | None = Refused
     prompt: JSONObject | None = Refused
