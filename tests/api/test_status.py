@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema  # type: ignore[import-untyped]  # locked, through schemathesis
+import jsonschema
 import openai
 from sqlalchemy import Engine
 

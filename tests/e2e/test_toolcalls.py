@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 import pytest
 
+from llmaas.gateway.shapes import PLATFORM_FINGERPRINT
 from tests.e2e.conftest import Served
 
 pytestmark = pytest.mark.e2e
@@ -77,10 +79,11 @@ def test_answers_carry_no_engine_internals(served: Served) -> None:
     body: Any = {"model": MODEL, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4}
     for _ in range(2):  # the second shares the first's prompt: the engine reports cached tokens
         answer = httpx.post(url, json=body, headers=headers, timeout=120).json()
-    assert "timings" not in answer and answer["system_fingerprint"] is None
+    assert "timings" not in answer and answer["system_fingerprint"] == PLATFORM_FINGERPRINT
     assert answer["choices"][0]["logprobs"] is None and answer["choices"][0]["message"]["refusal"] is None
     assert answer["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
     streamed = httpx.post(url, headers=headers, timeout=120,
                           json={**body, "stream": True, "stream_options": {"include_usage": True}}).text
-    assert '"timings"' not in streamed and '"system_fingerprint":"' not in streamed
+    assert '"timings"' not in streamed
+    assert set(re.findall(r'"system_fingerprint":("[^"]*"|null)', streamed)) == {f'"{PLATFORM_FINGERPRINT}"'}
     assert '"cached_tokens":0' in streamed

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from llmaas.gateway.shapes import PLATFORM_FINGERPRINT
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
 
@@ -28,7 +29,8 @@ def events(response: httpx.Response) -> list[dict[str, Any]]:
 
 
 def assert_no_internals(body: dict[str, Any]) -> None:
-    assert "timings" not in body and body.get("system_fingerprint") is None
+    assert "timings" not in body
+    assert body.get("system_fingerprint", PLATFORM_FINGERPRINT) == PLATFORM_FINGERPRINT
     details = (body.get("usage") or {}).get("prompt_tokens_details")
     assert details is None or details["cached_tokens"] == 0
 

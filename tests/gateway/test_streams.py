@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from llmaas.gateway.relay import UpstreamClient
+from llmaas.gateway.shapes import PLATFORM_FINGERPRINT
 from llmaas.gateway.streams import MAX_EVENT_BYTES, EventEditor, StreamEnd, relay_stream
 from llmaas.gateway.toolcalls import ToolPolicy
 from llmaas.gateway.toolstreams import ToolCallStream
@@ -156,7 +157,7 @@ LLAMA = b"".join([
 def test_engine_internals_do_not_reach_the_client(cut: Callable[[bytes], list[bytes]]) -> None:
     writes, end = relay(cut(LLAMA), include_usage=True)
     events = [orjson.loads(e[6:]) for e in by_event(b"".join(writes))[:-1]]
-    assert [e.get("system_fingerprint", "absent") for e in events] == [None, None, None]
+    assert [e.get("system_fingerprint", "absent") for e in events] == [PLATFORM_FINGERPRINT] * 3
     assert not [e for e in events if "timings" in e]
     assert events[-1]["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
     assert end.usage is not None and end.usage["prompt_tokens"] == 5
@@ -203,7 +204,7 @@ def test_a_call_written_as_text_is_relayed_as_tool_call_events(cut: Callable[[by
     assert "".join(d["tool_calls"][0]["function"]["arguments"] for d in deltas[:-1]) == '{"city": "Paris"}'
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls" and "timings" not in chunks[-1]
     assert {c["model"] for c in chunks} == {"public-name"}
-    assert {c.get("system_fingerprint") for c in chunks} == {None}
+    assert {c.get("system_fingerprint", PLATFORM_FINGERPRINT) for c in chunks} == {PLATFORM_FINGERPRINT}
     assert timed(end) == StreamEnd(usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
                             content_chunks=len(CALL))
 

@@ -17,6 +17,7 @@ from llmaas.wire.requests import (
     TranscriptionRequest,
     TranslationRequest,
 )
+from llmaas.wire.responses_api import CreateResponseRequest
 
 API = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 EXTENSIONS = {"top_k", "min_p", "repetition_penalty"}  # in the "Extension fields" table
@@ -33,7 +34,7 @@ def table(endpoint: str) -> set[str]:
     ("/v1/chat/completions", ChatCompletionRequest), ("/v1/completions", CompletionRequest),
     ("/v1/embeddings", EmbeddingRequest), ("/v1/rerank", RerankRequest),
     ("/v1/audio/transcriptions", TranscriptionRequest), ("/v1/audio/translations", TranslationRequest),
-    ("/v1/moderations", ModerationRequest),
+    ("/v1/moderations", ModerationRequest), ("/v1/responses", CreateResponseRequest),
 ])
 def test_every_declared_field_is_in_its_table(endpoint: str, model: type[BaseModel]) -> None:
     documented = table(endpoint)

@@ -12,7 +12,7 @@ each (chat.py, embeddings.py, rerank.py, transcription.py), behind `Family`.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -65,6 +65,8 @@ class Call:
     isolated: bool = False  # reaches an engine's prompt cache: kept apart per tenant (isolation.py)
     include_usage: bool = False  # the client asked for usage at the end of the stream
     editor: EventEditor | None = None  # rewrites the stream's events (tool calls written as text)
+    # Retells the whole relayed stream in another API's events (a chat stream as /v1/responses').
+    translate: Callable[[AsyncGenerator[bytes, None]], AsyncIterator[bytes]] | None = None
     input_tokens: int = 0  # upper bounds
     output_tokens: int = 0
     audio_seconds: float = 0.0
@@ -161,7 +163,8 @@ class Gateway:
                     metrics=self.metrics, on_end=self._stream_settler(ticket, call.input_tokens),
                     editor=call.editor,
                 )
-                return Reply(events, ticket.limits, "text/event-stream", headers)
+                shown = events if call.translate is None else call.translate(events)
+                return Reply(shown, ticket.limits, "text/event-stream", headers)
             async with upstream as (_target, response):
                 if call.form is None:
                     body = await _json_body(response)

@@ -3,9 +3,10 @@
 Engines add their own internals to OpenAI's bodies: llama.cpp's `timings` (and `__verbose` when run
 with -v, which repeats the prompt), a `system_fingerprint` naming the engine's build, and
 `usage.prompt_tokens_details.cached_tokens`, which tells whether another request shared the prompt's
-beginning: across tenants, that leaks. Clients get none of it: no timings, a null fingerprint (OpenAI
-allows null), a cached count of 0. And OpenAI's schema requires `logprobs` on each choice and
-`refusal` on each chat message, as null when unused.
+beginning: across tenants, that leaks. Clients get none of it: no timings, one fingerprint for every
+engine and build (`PLATFORM_FINGERPRINT`: OpenAI's schema wants a string, not null), a cached count
+of 0. And OpenAI's schema requires `logprobs` on each choice and `refusal` on each chat message, as
+null when unused.
 
 The stream relay (streams.py) calls `scrub` only on the few events that carry such keys, and replaces
 the fingerprint in the bytes it relays (`FINGERPRINT`); JSON answers get `scrub` and `complete`.
@@ -20,16 +21,17 @@ ENGINE_KEYS = ("timings", "__verbose")
 # An event holding one of these is parsed and scrubbed: one search, cheaper than three `in`s.
 MARKERS = re.compile(rb'"(?:usage|timings|__verbose)"')
 # Replaced in the bytes of every write; starting at the rarer "_" makes the search cheaper.
-FINGERPRINT = re.compile(rb'_fingerprint":"[^"]*"')
-NO_FINGERPRINT = b'_fingerprint":null'
+FINGERPRINT = re.compile(rb'_fingerprint":(?:"[^"]*"|null)')
+PLATFORM_FINGERPRINT = "fp_llmaas"
+NO_FINGERPRINT = b'_fingerprint":"' + PLATFORM_FINGERPRINT.encode() + b'"'
 
 
 def scrub(body: dict[str, Any]) -> None:
     """Remove the engine's internals from an answer or a stream chunk, in place."""
     for key in ENGINE_KEYS:
         body.pop(key, None)
-    if body.get("system_fingerprint") is not None:
-        body["system_fingerprint"] = None
+    if "system_fingerprint" in body:
+        body["system_fingerprint"] = PLATFORM_FINGERPRINT
     usage = body.get("usage")
     if isinstance(usage, dict):
         details = usage.get("prompt_tokens_details")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,7 +50,7 @@ class StreamEnd:
 async def relay_stream(
     upstream: Upstream, *, public_model: str, include_usage: bool, metrics: Metrics,
     on_end: Callable[[StreamEnd], Awaitable[None]], editor: EventEditor | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Open the upstream stream now (so its errors are HTTP errors) and return the relay."""
     events = _relay(upstream, public_model, include_usage, metrics, on_end, editor)
     await anext(events)  # runs up to the upstream's 200, or raises
@@ -60,7 +60,7 @@ async def relay_stream(
 async def _relay(
     upstream: Upstream, public_model: str, include_usage: bool, metrics: Metrics,
     on_end: Callable[[StreamEnd], Awaitable[None]], editor: EventEditor | None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     tally = _Tally(public_model, include_usage, metrics, editor)
     async with upstream as (target, response):
         yield b""

@@ -112,14 +112,18 @@ class Metrics:
     def count_tokens(self, model: str, usage: dict[str, object] | None) -> None:
         if not usage:
             return
-        for kind in ("prompt_tokens", "completion_tokens"):
-            value = usage.get(kind)
+        for field, kind in _TOKEN_FIELDS:
+            value = usage.get(field)
             if isinstance(value, int) and value > 0:
                 child = self._token_children.get((model, kind))
                 if child is None:
-                    child = self._token_children[model, kind] = self.tokens.labels(
-                        model, kind.removesuffix("_tokens"))
+                    child = self._token_children[model, kind] = self.tokens.labels(model, kind)
                 child.inc(value)
 
     def count_guardrail(self, model: str, tenant: str, action: str) -> None:
         self.guardrail.labels(model, tenant, action).inc()
+
+
+# Usage fields, as chat and completions name them and as the Responses API does, by kind counted.
+_TOKEN_FIELDS = (("prompt_tokens", "prompt"), ("completion_tokens", "completion"),
+                 ("input_tokens", "prompt"), ("output_tokens", "completion"))

@@ -1,4 +1,4 @@
-"""The OpenAI JSON endpoints (chat, completions, embeddings, rerank) served as plain ASGI.
+"""The OpenAI JSON endpoints (chat, completions, responses, embeddings, rerank) served as plain ASGI.
 
 They are the platform's hot path. Under FastAPI, routing, dependency injection and body parsing
 were about a third of the gateway's CPU per request (docs/benchmarks.md), so these bypass it: one
@@ -35,6 +35,7 @@ from llmaas.gateway.embeddings import EMBEDDINGS
 from llmaas.gateway.moderations import MODERATIONS
 from llmaas.gateway.pipeline import Family
 from llmaas.gateway.rerank import RERANK
+from llmaas.gateway.responses import RESPONSES
 from llmaas.wire.moderations import ModerationRequest
 from llmaas.wire.requests import (
     ChatCompletionRequest,
@@ -42,6 +43,7 @@ from llmaas.wire.requests import (
     EmbeddingRequest,
     RerankRequest,
 )
+from llmaas.wire.responses_api import CreateResponseRequest
 
 
 class Body(Protocol):
@@ -75,6 +77,7 @@ ENDPOINTS: dict[str, Endpoint[Any]] = {endpoint.path: endpoint for endpoint in (
     Endpoint("createEmbedding", "Create embeddings", EmbeddingRequest, EMBEDDINGS),
     Endpoint("rerank", "Rerank documents by relevance to a query", RerankRequest, RERANK),
     Endpoint("createModeration", "Classify text for prompt injection", ModerationRequest, MODERATIONS),
+    Endpoint("createResponse", "Create a model response (stateless)", CreateResponseRequest, RESPONSES),
 )}
 
 
@@ -151,7 +154,8 @@ def _is_json(content_type: str | None) -> bool:
 
 _STREAMED: dict[int | str, dict[str, Any]] = {200: {
     "description": "JSON; with `stream: true`, server-sent events: one `data:` chunk per piece of the "
-                   "answer, then `data: [DONE]`.",
+                   "answer, then `data: [DONE]` (/v1/responses: OpenAI's Responses events, each "
+                   "with its `event:` line, ending with `response.completed`).",
     # Each event, as OpenAPI 3.1 readers take an event stream's schema (3.2 calls it itemSchema).
     "content": {"text/event-stream": {"schema": {
         "type": "object", "required": ["data"],

@@ -1,0 +1,167 @@
+"""The request body of OpenAI's Responses API (POST /v1/responses), in OpenAI's field order and names.
+
+Served stateless: nothing is stored, so a conversation travels whole in `input` (its earlier turns,
+the model's function calls and their outputs as items), as with `store: false` at OpenAI. The fields
+that would need a stored response (`store: true`, `previous_response_id`, `conversation`,
+`background`) or a feature the platform lacks are declared so that the gateway can refuse them with
+a 400 naming them (gateway/responses.py); the bounds are those of chat (requests.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from llmaas.wire.requests import (
+    MAX_MESSAGES,
+    JSONObject,
+    MaxTokens,
+    ModelName,
+    NoEffect,
+    Refused,
+    RequestBody,
+    WireModel,
+)
+
+
+class InputText(WireModel):
+    type: Literal["input_text"]
+    text: str
+
+
+class InputImage(WireModel):
+    type: Literal["input_image"]
+    image_url: str | None = None  # a data URL: nothing is fetched (the gateway checks it as chat's)
+    file_id: str | None = None  # refused: no files are stored
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class OutputText(WireModel):
+    """An earlier answer's text, replayed in an assistant message."""
+
+    type: Literal["output_text"]
+    text: str
+
+
+class Refusal(WireModel):
+    type: Literal["refusal"]
+    refusal: str
+
+
+InputPart = Annotated[InputText | InputImage | OutputText | Refusal, Field(discriminator="type")]
+
+
+class Message(WireModel):
+    """A turn: a client's (`user`), the application's (`system`, `developer`) or an earlier answer."""
+
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[InputPart]
+
+
+class FunctionCallItem(WireModel):
+    """A call the model made in an earlier turn, sent back with its output."""
+
+    type: Literal["function_call"]
+    call_id: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str
+
+
+class FunctionCallOutput(WireModel):
+    """What the application's function returned for `call_id`."""
+
+    type: Literal["function_call_output"]
+    call_id: str = Field(min_length=1, max_length=256)
+    output: str | list[InputPart]
+
+
+def _item_type(value: Any) -> str:
+    """A message may leave out its `type` (OpenAI's "easy" input message)."""
+    if isinstance(value, dict):
+        return str(value.get("type", "message"))
+    return str(getattr(value, "type", "message"))
+
+
+InputItem = Annotated[
+    Annotated[Message, Tag("message")]
+    | Annotated[FunctionCallItem, Tag("function_call")]
+    | Annotated[FunctionCallOutput, Tag("function_call_output")],
+    Discriminator(_item_type),
+]
+
+
+class FunctionTool(WireModel):
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    parameters: JSONObject | None = None
+    strict: bool | None = None
+
+
+class FunctionChoice(WireModel):
+    type: Literal["function"]
+    name: str
+
+
+class TextFormat(WireModel):
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = Field(None, max_length=64)  # json_schema's
+    description: str | None = None
+    schema_: JSONObject | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class TextOptions(WireModel):
+    format: TextFormat | None = None
+    verbosity: str | None = Field(None, description="Refused when set: see docs/api.md.")
+
+
+class ResponseStreamOptions(WireModel):
+    include_obfuscation: bool | None = Field(
+        None, description=NoEffect + "events carry no padding field (TLS protects them).")
+
+
+class CreateResponseRequest(RequestBody):
+    model: ModelName
+    input: str | Annotated[list[InputItem], Field(min_length=1, max_length=MAX_MESSAGES)]
+    instructions: str | None = None
+    access_programs: JSONObject | list[JSONObject] | None = Refused
+    background: bool | None = Field(None, description="Answers are never stored: only false is accepted.")
+    context_management: list[JSONObject] | None = Refused
+    conversation: str | JSONObject | None = Refused
+    image: JSONObject | None = Refused
+    include: list[str] | None = Field(
+        None, max_length=16, description="Nothing extra can be included: only an empty list is accepted.")
+    max_output_tokens: MaxTokens = None
+    max_tool_calls: int | None = Refused
+    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
+        None, max_length=16, description="Accepted, without effect: nothing is stored.")
+    moderation: JSONObject | None = Refused
+    parallel_tool_calls: bool | None = None
+    previous_response_id: str | None = Refused
+    prompt: JSONObject | None = Refused
+    prompt_cache_key: str | None = Field(
+        None, max_length=1024, description=NoEffect + "the engines' caches are kept apart per tenant.")
+    prompt_cache_options: JSONObject | None = Field(
+        None, description=NoEffect + "the operator configures the engines' caches.")
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = Field(
+        None, description=NoEffect + "the operator configures the engines' caches.")
+    reasoning: JSONObject | None = Refused
+    safety_identifier: str | None = Field(
+        None, max_length=1024, description=NoEffect + "it is for OpenAI's abuse monitoring.")
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = Field(
+        None, description="Accepted, without effect: one tier of service.")
+    store: bool | None = Field(None, description="Nothing is stored: only false is accepted.")
+    stream: bool | None = None
+    stream_options: ResponseStreamOptions | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    text: TextOptions | None = None
+    tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
+    tools: Annotated[list[FunctionTool], Field(max_length=128)] | None = None
+    top_logprobs: int | None = Refused
+    top_p: float | None = Field(None, ge=0, le=1)
+    truncation: Literal["disabled"] | None = Field(
+        None, description="Nothing is dropped from `input` to fit: only \"disabled\" is accepted.")
+    user: str | None = None
