@@ -17,6 +17,8 @@ GroupBy = Literal["day", "model", "key"]
 class _Group:
     group: str
     requests: int = 0
+    guardrail_flagged: int = 0  # of the requests, how many the guardrail flagged, and blocked
+    guardrail_blocked: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def report(
         else:
             name = (key_names or {}).get(row.key_id, str(row.key_id))
         if name not in sums:
-            sums[name] = {"requests": 0, **vars(UsageCounts())}  # zeros, of each counter's type
+            sums[name] = {"requests": 0, "guardrail_flagged": 0, "guardrail_blocked": 0,
+                          **vars(UsageCounts())}  # zeros, of each counter's type
         total = sums[name]
         for field in SUMMED:
             total[field] += getattr(row, field)

@@ -107,6 +107,13 @@ class KeyCreated(KeyPublic):
     secret: str = Field(description="The whole key. Shown once; only its hash is stored.")
 
 
+class KeyUpdate(Strict):
+    """Fields sent are set; fields left out keep their value."""
+
+    guardrail: Policy | None = Field(
+        None, description="The key's own prompt-injection policy (off, flag, block); null: its tier's again.")
+
+
 class KeyRotate(Strict):
     grace_seconds: int = Field(
         86_400, ge=0, le=MAX_GRACE_S, description="How long the old secret keeps working.")
@@ -115,6 +122,8 @@ class KeyRotate(Strict):
 class UsageGroup(Strict):
     group: str
     requests: int
+    guardrail_flagged: int = Field(description="Of the requests, how many the guardrail flagged.")
+    guardrail_blocked: int = Field(description="Of the requests, how many the guardrail blocked.")
     input_tokens: int
     output_tokens: int
     audio_seconds: float
