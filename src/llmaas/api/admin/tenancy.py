@@ -14,6 +14,7 @@ from llmaas.api.admin.schemas import (
     KeyCreated,
     KeyPublic,
     KeyRotate,
+    KeyUpdate,
     TenantCreate,
     TenantPublic,
     TenantUpdate,
@@ -138,6 +139,23 @@ async def create_key(body: KeyCreate, _: AdminDep, audit: AuditDep, request: Req
             expires_at=body.expires_at, guardrail=body.guardrail))
         row.target = issued.key.prefix
     return _created(keys, issued)
+
+
+@router.patch("/keys/{prefix}")
+async def update_key(
+    prefix: str, body: KeyUpdate, _: AdminDep, audit: AuditDep, request: Request
+) -> KeyPublic:
+    """Change an active key's own settings: today its guardrail policy (null: its tier's again)."""
+    keys: KeyService = request.app.state.keys
+    async with audit.writing("key.update", "key", prefix, fields=_fields(body)):
+        if "guardrail" in body.model_fields_set:
+            listing = await run_in_threadpool(keys.set_guardrail, prefix, body.guardrail)
+        else:  # nothing to change: the key as it is, if it is active
+            listing = next((k for k in await run_in_threadpool(keys.list)
+                            if k.prefix == prefix and k.revoked_at is None), None)
+            if listing is None:
+                raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+    return key_public(listing)
 
 
 @router.post("/keys/{prefix}/revoke")
