@@ -149,12 +149,12 @@ async def update_key(
     keys: KeyService = request.app.state.keys
     async with audit.writing("key.update", "key", prefix, fields=_fields(body)):
         if "guardrail" in body.model_fields_set:
-            listing = await run_in_threadpool(keys.set_guardrail, prefix, body.guardrail)
+            listing: KeyListing | None = await run_in_threadpool(keys.set_guardrail, prefix, body.guardrail)
         else:  # nothing to change: the key as it is, if it is active
             listing = next((k for k in await run_in_threadpool(keys.list)
                             if k.prefix == prefix and k.revoked_at is None), None)
-            if listing is None:
-                raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+        if listing is None:
+            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
     return key_public(listing)
 
 
