@@ -145,7 +145,9 @@ def main() -> None:
     parser.add_argument("--dev", type=Path, default=DEV, help="the deepset development set (jsonl)")
     parser.add_argument("--l2", type=float, default=1e-5)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--threshold", type=float, default=0.5)
+    # 0.55, chosen on the held-out split (bench/guardrail.py --threshold): every language's benign
+    # business false-positive rate under 2 % (0.5 left Spanish at 2.2 %), balanced accuracy 0.96.
+    parser.add_argument("--threshold", type=float, default=0.55, help="the operating point the model carries")
     parser.add_argument("--prose-weight", type=float, default=SOURCE_WEIGHT["system"],
                         help="the weight of a window of the machine's prose, against 1 for the others")
     args = parser.parse_args()
