@@ -17,14 +17,16 @@ GroupBy = Literal["day", "model", "key"]
 class _Group:
     group: str
     requests: int = 0
-    guardrail_flagged: int = 0  # of the requests, how many the guardrail flagged, and blocked
-    guardrail_blocked: int = 0
 
 
 @dataclass(frozen=True)
 class UsageTotals(UsageCounts, _Group):
     """One group's sums. Its fields run in the order reports print them (`llmaas usage --json` prints
-    vars()): _Group's first, as dataclasses collect the bases' fields from the last base, then the counts."""
+    vars()): _Group's first, as dataclasses collect the bases' fields from the last base, then the counts,
+    then its own: of the requests, how many the guardrail flagged and blocked (ledger.VERDICTS)."""
+
+    guardrail_flagged: int = 0
+    guardrail_blocked: int = 0
 
 
 def report(

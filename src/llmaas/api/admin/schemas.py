@@ -122,8 +122,6 @@ class KeyRotate(Strict):
 class UsageGroup(Strict):
     group: str
     requests: int
-    guardrail_flagged: int = Field(description="Of the requests, how many the guardrail flagged.")
-    guardrail_blocked: int = Field(description="Of the requests, how many the guardrail blocked.")
     input_tokens: int
     output_tokens: int
     audio_seconds: float
@@ -131,6 +129,8 @@ class UsageGroup(Strict):
     documents: int
     cost_eur: Euros
     energy_wh: float
+    guardrail_flagged: int = Field(description="Of the requests, how many the guardrail flagged.")
+    guardrail_blocked: int = Field(description="Of the requests, how many the guardrail blocked.")
 
 
 class UsageReport(Strict):
