@@ -3,8 +3,10 @@
     python -m bench.guardrail [--dev ../shared/data/guardrail-dev.jsonl] [--requests 300]
 
 Accuracy: precision, recall, false-positive rate and balanced accuracy per language, on the held-out
-split (whole templates of scripts/guardrail_data never trained on, and one deepset row in five), and
-the false-positive rate on the held-out benign business prompts. Latency: the guardrail worker is
+split (whole templates of scripts/guardrail_data never trained on, whole sources of the machine's
+prose, and one deepset row in five), the false-positive rate on the held-out benign business prompts,
+and, as a probe of long real documents from no training source, how many of this repository's own
+docs (README.md and docs/*.md, each read whole) are flagged. Latency: the guardrail worker is
 started as `llmaas serve` starts it, and the screening call the gateway makes (one POST /v1/moderations
 over loopback) is timed for a 200-token prompt and a 4,000-token document: that is the time screening
 adds before admission.
@@ -52,10 +54,20 @@ def rates(labels: list[int], flagged: list[bool]) -> dict[str, float]:
     }
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def documents() -> list[dict[str, Any]]:
+    """This repository's docs as benign rows: long, real, in no training source."""
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [{"text": path.read_text(encoding="utf-8"), "label": 0, "lang": "en", "kind": "docs",
+             "source": "docs", "split": "holdout"} for path in paths]
+
+
 def accuracy(dev: Path | None, threshold: float | None) -> dict[str, dict[str, float]]:
     classifier = Classifier.load()
     cut = classifier.threshold if threshold is None else threshold
-    rows = [row for row in load_rows(dev) if row["split"] == "holdout"]
+    rows = [row for row in [*load_rows(dev), *documents()] if row["split"] == "holdout"]
     flagged = [score >= cut for score in classifier.score([row["text"] for row in rows])]
     groups: dict[str, list[int]] = {}
     for index, row in enumerate(rows):

@@ -16,6 +16,7 @@ import random
 from pathlib import Path
 
 from scripts.guardrail_data import phrases as p
+from scripts.guardrail_data import varied
 
 HERE = Path(__file__).parent
 OUT = HERE / "written.jsonl"
@@ -36,12 +37,15 @@ class Rows:
         self.rows: list[dict[str, object]] = []
         self.seen: set[str] = set()
 
-    def add(self, text: str, label: int, lang: str, kind: str, group: str) -> None:
+    def add(self, text: str, label: int, lang: str, kind: str, group: str, span: str | None = None) -> None:
         if text in self.seen:
             return
         self.seen.add(text)
-        self.rows.append({"text": text, "label": label, "lang": lang, "kind": kind, "group": group,
-                          "split": split_of(group)})
+        row: dict[str, object] = {"text": text, "label": label, "lang": lang, "kind": kind, "group": group,
+                                  "split": split_of(group)}
+        if span is not None:  # the attack inside benign text: training labels the windows around it
+            row["span"] = span
+        self.rows.append(row)
 
 
 def _document(rng: random.Random, lang: str, sentences: int) -> list[str]:
@@ -123,19 +127,23 @@ def compose(seed: int = 7) -> list[dict[str, object]]:
             for where in ("start", "middle", "end", "end", "end", "middle"):
                 doc = _document(rng, lang, rng.randint(3, 14))
                 at = {"start": 0, "middle": len(doc) // 2, "end": len(doc)}[where]
-                doc.insert(at, filled(template))
+                attack = filled(template)
+                doc.insert(at, attack)
                 ask = rng.choice(p.DOC_ASKS[lang])
-                rows.add(f"{ask}\n\n{' '.join(doc)}", 1, lang, "hidden", f"hidden/{lang}/{i}")
-            for j, tool in enumerate(p.TOOL_RESULTS):
+                rows.add(f"{ask}\n\n{' '.join(doc)}", 1, lang, "hidden", f"hidden/{lang}/{i}", attack)
+            for tool in p.TOOL_RESULTS:
                 text = filled(template).replace('"', "'")
                 rows.add(tool.format(n=rng.randint(1000, 9999), text=text), 1, lang, "tool-injection",
-                         f"hidden/{lang}/{i}")
+                         f"hidden/{lang}/{i}", text)
         # an attack in another language than the document around it
         for i, template in enumerate(p.OVERRIDES[lang][:5]):
             other = rng.choice([lang_ for lang_ in p.LANGS if lang_ != lang])
             doc = _document(rng, other, rng.randint(3, 8))
-            doc.append(filled(template))
-            rows.add(" ".join(doc), 1, lang, "hidden", f"override/{lang}/{i}")
+            attack = filled(template)
+            doc.append(attack)
+            rows.add(" ".join(doc), 1, lang, "hidden", f"override/{lang}/{i}", attack)
+    for row in varied.rows(random.Random(seed + 1)):
+        rows.add(row["text"], row["label"], row["lang"], row["kind"], row["group"], row.get("span"))
     rng.shuffle(rows.rows)
     return rows.rows
 

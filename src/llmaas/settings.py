@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     guardrail_threshold: float | None = Field(
         None, ge=0, le=1,
         description="Prompt-injection score from which a prompt is flagged or blocked; unset, the model's "
-        "own (0.5). Lower catches more and flags more innocent prompts (docs/guardrails.md).",
+        "own (0.55). Lower catches more and flags more innocent prompts (docs/guardrails.md).",
     )
     console_url: str | None = Field(
         None, description="The console's public base URL (`https://llm.example.com`): where identity "

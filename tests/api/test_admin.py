@@ -100,6 +100,32 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
     assert admin.call("POST", f"/keys/{rotated['prefix']}/revoke").status_code == 404
 
 
+def test_a_keys_guardrail_policy_is_changed_and_seen_at_once(admin: Admin) -> None:
+    """PATCH sets the key's own policy or, with null, gives it back its tier's; the key sees it on
+    /v1/usage at once (this gateway's key cache forgets the key)."""
+    key = admin.call("POST", "/keys", json={"name": "policy-bot"}).json()
+    prefix, secret = key["prefix"], key["secret"]
+
+    def seen() -> dict[str, str]:
+        usage = httpx.get(f"{admin.url}/v1/usage", headers={"Authorization": f"Bearer {secret}"})
+        policy: dict[str, str] = usage.json()["guardrail"]
+        return policy
+
+    assert key["guardrail"] is None and seen() == {"policy": "flag", "source": "tier"}
+    changed = admin.call("PATCH", f"/keys/{prefix}", json={"guardrail": "block"})
+    assert changed.status_code == 200 and changed.json()["guardrail"] == "block"
+    assert seen() == {"policy": "block", "source": "key"}
+    assert admin.call("PATCH", f"/keys/{prefix}", json={}).json()["guardrail"] == "block", "left out: kept"
+    listed = {k["prefix"]: k for k in admin.call("GET", "/keys").json()}
+    assert listed[prefix]["guardrail"] == "block"
+    assert admin.call("PATCH", f"/keys/{prefix}", json={"guardrail": None}).json()["guardrail"] is None
+    assert seen() == {"policy": "flag", "source": "tier"}
+
+    admin.call("POST", f"/keys/{prefix}/revoke")
+    assert admin.call("PATCH", f"/keys/{prefix}", json={"guardrail": "off"}).status_code == 404
+    assert admin.call("PATCH", f"/keys/{prefix}", json={}).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "param"),
     [
@@ -110,6 +136,9 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
         ("PATCH", "/tenants/ghost", {"tier": "standard"}, 404, "tenant"),
         ("POST", "/keys", {"name": "k", "tenant": "ghost"}, 404, "tenant"),
         ("POST", "/keys", {"name": "k", "requests_per_minute": 0}, 400, "requests_per_minute"),
+        ("PATCH", "/keys/sk-llmaas-ghost", {"guardrail": "block"}, 404, "prefix"),
+        ("PATCH", "/keys/sk-llmaas-ghost", {"guardrail": "inherit"}, 400, "guardrail"),
+        ("PATCH", "/keys/sk-llmaas-ghost", {"requests_per_minute": 0}, 400, "requests_per_minute"),
         # Found by schemathesis: each was a 500 (an overflowing database integer or datetime).
         ("POST", "/tiers", {"name": "huge", "monthly_cap_eur": 6.9e206}, 400, "monthly_cap_eur"),
         ("POST", "/tiers", {"name": "huge", "requests_per_minute": 2**63}, 400, "requests_per_minute"),

@@ -68,6 +68,8 @@ def test_every_admin_write_leaves_one_row(gateway: Replica, upstream: str, datab
     prefix, secret = created.json()["prefix"], created.json()["secret"]
     assert _row(row) == ("key.create", "key", prefix, "ok", None,
                          {"tenant": "acme", "name": "bot", "fields": ["guardrail", "name", "tenant"]})
+    _, row = _one_row(gateway, "PATCH", f"/keys/{prefix}", {"guardrail": "block"})
+    assert _row(row) == ("key.update", "key", prefix, "ok", None, {"fields": ["guardrail"]})
     rotated, row = _one_row(gateway, "POST", f"/keys/{prefix}/rotate", {"grace_seconds": 60})
     new_prefix, new_secret = rotated.json()["prefix"], rotated.json()["secret"]
     assert _row(row) == ("key.rotate", "key", prefix, "ok", None,

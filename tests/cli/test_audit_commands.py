@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from llmaas.audit import AuditLog
+from llmaas.auth import KeyService
 from llmaas.cli import app
 from llmaas.server import pid_file
 from llmaas.settings import load_settings
@@ -78,6 +79,14 @@ def test_every_cli_write_leaves_one_row(run: CliRunner, database: Engine, sighup
     secret = out.strip().splitlines()[-1]
     assert (row.action, row.target, row.details) == (
         "key.create", secret[:18], {"tenant": "acme", "name": "bot", "fields": ["requests_per_minute"]})
+    out, row = _invoke(run, database, "keys", "update", secret[:18], "--guardrail", "block")
+    assert (row.action, row.target, row.outcome, row.details) == (
+        "key.update", secret[:18], "ok", {"fields": ["guardrail"]})
+    [key] = KeyService(database).list(tenant="acme")
+    assert key.guardrail == "block"
+    _invoke(run, database, "keys", "update", secret[:18], "--guardrail", "inherit")
+    [key] = KeyService(database).list(tenant="acme")
+    assert key.guardrail is None, "inherit: the tier's policy again"
     out, row = _invoke(run, database, "keys", "rotate", secret[:18], "--grace", "1h")
     new_secret = out.strip().splitlines()[-1]
     assert (row.action, row.target, row.details) == (
@@ -119,6 +128,8 @@ def test_refused_cli_writes_are_recorded(run: CliRunner, database: Engine) -> No
     assert (row.action, row.outcome, row.error_code) == ("tenant.create", "refused", "not_found")
     _, row = _invoke(run, database, "keys", "revoke", "sk-llmaas-nothing0")
     assert (row.action, row.outcome, row.error_code) == ("key.revoke", "refused", "not_found")
+    _, row = _invoke(run, database, "keys", "update", "sk-llmaas-nothing0", "--guardrail", "off")
+    assert (row.action, row.outcome, row.error_code) == ("key.update", "refused", "not_found")
     _, row = _invoke(run, database, "models", "override", "small", "--set", "context_length=-1")
     assert (row.outcome, row.error_code) == ("refused", "invalid_request")
     _, row = _invoke(run, database, "models", "reload")  # no server runs

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from llmaas.metering.ledger import COUNTS, SUMMED, Ledger, UsageRecord, roll_up, spent_nano, usage_rows
+from llmaas.metering.reports import report
 from llmaas.storage.tables import UsageDailyRow, UsageEventRow
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -19,11 +20,11 @@ def engine(database: Engine) -> Engine:
 
 
 def record(at: datetime, *, key: int = 1, tenant: int = 1, model: str = "m", cost: int = 100,
-           tokens: tuple[int, int] = (10, 5)) -> UsageRecord:
+           tokens: tuple[int, int] = (10, 5), guardrail: str | None = None) -> UsageRecord:
     return UsageRecord(created_at=at, request_id=f"req_{at.timestamp()}_{key}", tenant_id=tenant,
                        key_id=key, endpoint="/v1/chat/completions", model_requested=model,
-                       model_served=model, status=200, input_tokens=tokens[0], output_tokens=tokens[1],
-                       cost_nano=cost)
+                       model_served=model, status=400 if guardrail == "blocked" else 200,
+                       input_tokens=tokens[0], output_tokens=tokens[1], cost_nano=cost, guardrail=guardrail)
 
 
 def count(engine: Engine) -> int:
@@ -95,3 +96,35 @@ def test_roll_up_keeps_totals_and_prunes_raw_rows(engine: Engine) -> None:
 def test_the_tables_hold_every_counter() -> None:
     assert set(COUNTS) <= set(UsageEventRow.__table__.columns.keys())
     assert set(SUMMED) <= set(UsageDailyRow.__table__.columns.keys())
+
+
+def test_roll_up_keeps_the_guardrail_verdicts(engine: Engine) -> None:
+    """The raw rows' `guardrail` field goes with them; the daily row keeps how many were flagged and
+    blocked, and a second roll-up into the same day adds to it."""
+    ledger = Ledger(engine)
+    old, recent = NOW - timedelta(days=10), NOW - timedelta(hours=1)
+    for minute, verdict in enumerate(["flagged", "flagged", "blocked", None]):
+        ledger.record(record(old + timedelta(minutes=minute), cost=0 if verdict == "blocked" else 100,
+                             guardrail=verdict))
+    ledger.record(record(recent, guardrail="flagged"))
+    asyncio.run(ledger.flush())
+
+    def verdicts() -> tuple[int, int]:
+        rows = usage_rows(engine, since=None, until=None)
+        return sum(r.guardrail_flagged for r in rows), sum(r.guardrail_blocked for r in rows)
+
+    assert verdicts() == (3, 1)
+    assert roll_up(engine, retention_days=7, now=NOW) == 4
+    assert verdicts() == (3, 1), "the roll-up keeps the counts"
+    with Session(engine) as session:
+        [daily] = session.scalars(select(UsageDailyRow)).all()
+    assert (daily.requests, daily.guardrail_flagged, daily.guardrail_blocked) == (4, 2, 1)
+
+    ledger.record(record(old + timedelta(hours=1), key=1, guardrail="blocked"))  # late, same day
+    asyncio.run(ledger.flush())
+    assert roll_up(engine, retention_days=7, now=NOW) == 1
+    with Session(engine) as session:
+        [daily] = session.scalars(select(UsageDailyRow)).all()
+    assert (daily.requests, daily.guardrail_flagged, daily.guardrail_blocked) == (5, 2, 2)
+    [totals] = report(engine, group_by="model")
+    assert (totals.requests, totals.guardrail_flagged, totals.guardrail_blocked) == (6, 3, 2)

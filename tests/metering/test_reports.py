@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from llmaas.metering.ledger import COUNTS, Ledger, UsageRecord
+from llmaas.metering.ledger import COUNTS, VERDICTS, Ledger, UsageRecord
 from llmaas.metering.reports import UsageTotals, report
 
 DAY = datetime(2026, 11, 5, 12, tzinfo=UTC)
 
 
 def test_totals_list_group_and_requests_then_the_counts() -> None:
-    assert list(vars(UsageTotals("m"))) == ["group", "requests", *COUNTS]
+    assert list(vars(UsageTotals("m"))) == ["group", "requests", *COUNTS, *VERDICTS]
 
 
 def test_totals_sum_every_counter_per_group(database: Engine) -> None:

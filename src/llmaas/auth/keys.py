@@ -216,6 +216,20 @@ class KeyService:
         with Session(self._engine) as session:
             return {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
 
+    def set_guardrail(self, prefix: str, policy: Policy | None) -> KeyListing:
+        """Give an active key its own guardrail policy, or None to inherit its tier's again. This
+        process forgets its cached keys at once; other gateways within their key cache's lifetime."""
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(
+                update(ApiKeyRow)
+                .where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
+                .values(guardrail_policy=None if policy is None else Policy(policy).value)
+            )
+        self._forget()
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
+        return next(k for k in self.list() if k.prefix == prefix)
+
     def revoke(self, prefix: str) -> bool:
         with Session(self._engine) as session, session.begin():
             result = session.execute(

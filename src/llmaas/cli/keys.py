@@ -1,7 +1,8 @@
-"""`llmaas keys`: issue, list, rotate and revoke API keys."""
+"""`llmaas keys`: issue, list, update, rotate and revoke API keys."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -25,7 +26,16 @@ from llmaas.guardrails import Policy
 from llmaas.tenancy.money import format_eur
 from llmaas.tenancy.tenants import DEFAULT_TENANT
 
-app = typer.Typer(help="Issue, list, rotate and revoke API keys.", no_args_is_help=True)
+app = typer.Typer(help="Issue, list, update, rotate and revoke API keys.", no_args_is_help=True)
+
+
+class GuardrailChoice(StrEnum):
+    """A key's guardrail policy as `keys update` takes it: one of the policies, or its tier's again."""
+
+    OFF = "off"
+    FLAG = "flag"
+    BLOCK = "block"
+    INHERIT = "inherit"
 
 
 @app.command("create")
@@ -98,6 +108,27 @@ def list_keys(
         table.add_row(key.name, key.tenant, ", ".join(key.allowed_models or ["all"]),
                       ", ".join(filter(None, limits)) or "tier's", state, key.prefix)
     out.print(table)
+
+
+@app.command("update")
+def update(
+    prefix: str,
+    guardrail: Annotated[GuardrailChoice, typer.Option(
+        help="The key's prompt-injection policy: off, flag, block, or inherit (its tier's).")],
+    config: ConfigOption = None,
+) -> None:
+    """Change an active key's own settings; gateways apply them within their key cache's lifetime.
+
+    Example: llmaas keys update sk-llmaas-AbCd1234 --guardrail block
+    """
+    policy = None if guardrail is GuardrailChoice.INHERIT else Policy(guardrail.value)
+    with opened_database(config) as engine:
+        try:
+            with audited(engine, "key.update", "key", prefix, fields=["guardrail"]):
+                key = KeyService(engine).set_guardrail(prefix, policy)
+        except LlmaasError as error:
+            raise fail(error) from None
+    console.print(f"Updated {prefix}: guardrail {key.guardrail or 'inherited from its tier'}.")
 
 
 @app.command("revoke")

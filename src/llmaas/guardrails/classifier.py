@@ -17,6 +17,7 @@ per text: beyond, the head and the tail are read and the middle is not (docs/gua
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import unicodedata
@@ -30,13 +31,13 @@ import numpy.typing as npt
 
 __all__ = [
     "MAX_WINDOWS", "MODEL_FILE", "MODEL_SHA256", "WINDOW_CHARS", "WINDOW_STRIDE", "Classifier",
-    "features", "windows",
+    "features", "window_starts", "windows",
 ]
 
 MODEL_FILE = "prompt-guard.npz"
 # Pinned like every bundled model: a changed file is refused, not loaded (scripts/train_guardrail.py
 # prints the new hash when it writes a new model).
-MODEL_SHA256 = "00b39555ef23a98bd3a6e93536da3d7fe005cfe017e48eb362eb1398d33025c7"
+MODEL_SHA256 = "f7200ce8965e0681b0bab3a26e5801143f8b6b4674ce110fc471d5edb79ba729"
 BUCKETS = 1 << 18
 # Measured on the held-out split: 400-character windows found an injection at the end of an 85,000-
 # character document that 1,200-character windows diluted (0.84 against 0.18), at the same false
@@ -51,11 +52,34 @@ _SPACES = re.compile(r"\s+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _BASE = np.uint64(1_000_003)
 _CHAR_NGRAMS = (3, 4, 5)
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+# Words that mix letters with the digits leetspeak stands for; plain numbers and codes are left alone.
+_LEET_WORD = re.compile(r"\b(?=\w*[^\W\d_])(?=\w*[013457])\w+\b")
+_LEET = str.maketrans("013457", "oieast")
 
 
 def normalise(text: str) -> str:
-    """NFKC, case-folded, whitespace collapsed: full-width letters and odd spacing read as usual."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """What the model reads: NFKC, case-folded, whitespace collapsed, invisible format characters
+    (zero-width spaces, joiners, bidi marks) removed, base64 runs that hold text decoded in place, and
+    leetspeak words ("1gn0r3") read as letters — so full-width letters, odd spacing, words split by
+    invisible marks and the usual encodings read as plain text."""
+    text = _BASE64.sub(_decoded, text)
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if not folded.isascii():
+        folded = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    folded = _LEET_WORD.sub(lambda word: word[0].translate(_LEET), folded)
+    return _SPACES.sub(" ", folded).strip()
+
+
+def _decoded(match: re.Match[str]) -> str:
+    """A base64 run's text when it decodes to printable UTF-8 (an encoded instruction), else the run
+    as it was (an image, a key, a hash)."""
+    run = match[0]
+    try:
+        decoded = base64.b64decode(run + "=" * (-len(run) % 4), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return run
+    return f" {decoded} " if decoded.isprintable() else run
 
 
 def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
@@ -91,18 +115,23 @@ def features(text: str) -> tuple[Indices, npt.NDArray[np.float32]]:
     return index, values
 
 
-def windows(text: str) -> list[str]:
-    """The windows of a normalised text that are read: all of them up to `MAX_WINDOWS`, then the
-    head and the tail (half each)."""
-    if len(text) <= WINDOW_CHARS:
-        return [text]
-    starts = list(range(0, len(text) - WINDOW_CHARS + 1, WINDOW_STRIDE))
-    if starts[-1] != len(text) - WINDOW_CHARS:  # the end is always read whole
-        starts.append(len(text) - WINDOW_CHARS)
+def window_starts(length: int) -> list[int]:
+    """Where the windows read in a normalised text of `length` characters start: all of them up to
+    `MAX_WINDOWS`, then the head and the tail (half each)."""
+    if length <= WINDOW_CHARS:
+        return [0]
+    starts = list(range(0, length - WINDOW_CHARS + 1, WINDOW_STRIDE))
+    if starts[-1] != length - WINDOW_CHARS:  # the end is always read whole
+        starts.append(length - WINDOW_CHARS)
     if len(starts) > MAX_WINDOWS:
         half = MAX_WINDOWS // 2
-        starts = starts[:half] + [len(text) - WINDOW_CHARS - i * WINDOW_STRIDE for i in range(half)][::-1]
-    return [text[start:start + WINDOW_CHARS] for start in starts]
+        starts = starts[:half] + [length - WINDOW_CHARS - i * WINDOW_STRIDE for i in range(half)][::-1]
+    return starts
+
+
+def windows(text: str) -> list[str]:
+    """The windows of a normalised text that are read (`window_starts`)."""
+    return [text[start:start + WINDOW_CHARS] for start in window_starts(len(text))]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Float,
     Select,
     and_,
+    case,
     cast,
     delete,
     func,
@@ -53,7 +54,10 @@ class UsageCounts:
 
 
 COUNTS = tuple(counter.name for counter in fields(UsageCounts))
-SUMMED = ("requests", *COUNTS)  # what a day's row adds up: its requests, then the counts
+# How many of a day's requests the guardrail flagged or blocked: counted from the raw rows' `guardrail`
+# field, so they survive the roll-up that deletes those rows.
+VERDICTS = {"guardrail_flagged": "flagged", "guardrail_blocked": "blocked"}
+SUMMED = ("requests", *COUNTS, *VERDICTS)  # what a day's row adds up: its requests, the counts, verdicts
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ class UsageRow(UsageCounts):
     model: str
     endpoint: str
     requests: int
+    guardrail_flagged: int = 0
+    guardrail_blocked: int = 0
 
 
 def _summed(column: Any) -> Any:
@@ -151,7 +157,9 @@ def _raw_by_day(*conditions: ColumnElement[bool]) -> Select[tuple[Any, ...]]:
     day = func.date(raw.created_at)
     return (
         select(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint, func.count(),
-               *(_summed(getattr(raw, name)) for name in COUNTS))
+               *(_summed(getattr(raw, name)) for name in COUNTS),
+               *(cast(func.sum(case((raw.guardrail == verdict, 1), else_=0)), BigInteger)
+                 for verdict in VERDICTS.values()))
         .where(and_(true(), *conditions))
         .group_by(day, raw.tenant_id, raw.key_id, raw.model_served, raw.endpoint)
     )
@@ -160,7 +168,7 @@ def _raw_by_day(*conditions: ColumnElement[bool]) -> Select[tuple[Any, ...]]:
 def _row(summed: Any) -> UsageRow:
     day, tenant_id, key_id, model, endpoint, requests, *counts = summed
     return UsageRow(_as_date(day), tenant_id, key_id, model, endpoint, requests,
-                    **dict(zip(COUNTS, counts, strict=True)))
+                    **dict(zip((*COUNTS, *VERDICTS), counts, strict=True)))
 
 
 def usage_rows(
@@ -184,8 +192,8 @@ def usage_rows(
     with Session(engine) as session:
         rows = [_row(r) for r in session.execute(_raw_by_day(*raw_conditions))]
         rows += [
-            UsageRow(d.day, d.tenant_id, d.key_id, d.model_served, d.endpoint, d.requests,
-                     **{name: getattr(d, name) for name in COUNTS})
+            UsageRow(d.day, d.tenant_id, d.key_id, d.model_served, d.endpoint,
+                     **{name: getattr(d, name) for name in SUMMED})
             for d in session.scalars(select(daily).where(and_(true(), *daily_conditions)))
         ]
     return rows

@@ -22,7 +22,11 @@ class _Group:
 @dataclass(frozen=True)
 class UsageTotals(UsageCounts, _Group):
     """One group's sums. Its fields run in the order reports print them (`llmaas usage --json` prints
-    vars()): _Group's first, as dataclasses collect the bases' fields from the last base, then the counts."""
+    vars()): _Group's first, as dataclasses collect the bases' fields from the last base, then the counts,
+    then its own: of the requests, how many the guardrail flagged and blocked (ledger.VERDICTS)."""
+
+    guardrail_flagged: int = 0
+    guardrail_blocked: int = 0
 
 
 def report(
@@ -40,7 +44,8 @@ def report(
         else:
             name = (key_names or {}).get(row.key_id, str(row.key_id))
         if name not in sums:
-            sums[name] = {"requests": 0, **vars(UsageCounts())}  # zeros, of each counter's type
+            sums[name] = {"requests": 0, "guardrail_flagged": 0, "guardrail_blocked": 0,
+                          **vars(UsageCounts())}  # zeros, of each counter's type
         total = sums[name]
         for field in SUMMED:
             total[field] += getattr(row, field)

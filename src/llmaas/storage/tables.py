@@ -113,6 +113,9 @@ class UsageDailyRow(Base):
     documents: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_nano: Mapped[int] = mapped_column(BigInteger, default=0)
     energy_wh: Mapped[float] = mapped_column(Float, default=0.0)
+    # How many of the day's requests the guardrail flagged or blocked (the raw rows' `guardrail`).
+    guardrail_flagged: Mapped[int] = mapped_column(BigInteger, default=0)
+    guardrail_blocked: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CatalogModelOverrideRow(Base):

@@ -135,6 +135,8 @@ class UsageGroup(Strict):
     documents: int
     cost_eur: Euros
     energy_wh: float
+    guardrail_flagged: int = Field(description="Of the requests, how many the guardrail flagged.")
+    guardrail_blocked: int = Field(description="Of the requests, how many the guardrail blocked.")
 
 
 class UsageReport(Strict):
