@@ -151,4 +151,5 @@ def test_an_oversized_request_head_over_https_is_a_431(served: Served) -> None:
         response = client.get("/v1/models", headers={"x-big": "a" * (64 * 1024)})
         assert response.status_code == 431
         assert response.json()["error"]["code"] == "request_header_fields_too_large"
+        assert response.headers["strict-transport-security"] == HSTS  # answered before the app, all the same
         assert client.get("/v1/models").status_code == 200
