@@ -115,6 +115,7 @@ def test_tiers_tenants_and_keys(admin: Admin) -> None:
         ("POST", "/tenants", {"name": "nul\x00", "tier": "standard"}, 400, "name"),
         ("POST", "/tiers", {"name": "t", "description": "\x00"}, 400, "description"),
         ("POST", "/keys", {"name": "k", "models": ["chat\x00"]}, 400, "models"),
+        ("POST", "/tiers", {"name": "t", "description": "d" * 501}, 400, "description"),  # VARCHAR(500)
     ],
 )
 def test_bad_admin_requests(

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from llmaas.guardrails import Policy
+from llmaas.storage.tables import MAX_RATE
 
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 # Bounds that keep what a client sends storable: nano-euros are 64-bit database integers,
 # rate limits 32-bit ones, text holds no NUL character (PostgreSQL refuses it), and a grace period must
 # end before the calendar does. Past them a request is a 400, not a 500.
-MAX_RATE = 2**31 - 1
 MAX_EUROS = Decimal(9_000_000_000)
 MAX_GRACE_S = 10 * 366 * 86_400
 
@@ -58,7 +58,7 @@ class TierLimits(Strict):
 
 class TierCreate(TierLimits):
     name: str = Field(min_length=1, max_length=100)
-    description: str = ""
+    description: str = Field("", max_length=500)
     guardrail: Policy = Field(
         Policy.FLAG,
         description="Prompt-injection policy of the tier's keys that have none: off, flag, block.",
@@ -68,7 +68,7 @@ class TierCreate(TierLimits):
 class TierUpdate(TierLimits):
     """Fields sent are set (null = unlimited); fields left out keep their value."""
 
-    description: str | None = Field(None, description="Left out or null: unchanged.")
+    description: str | None = Field(None, max_length=500, description="Left out or null: unchanged.")
     guardrail: Policy | None = Field(None, description="off, flag or block; left out: unchanged.")
 
 
