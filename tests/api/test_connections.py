@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from starlette.types import Receive, Scope, Send
 
 from llmaas.api.connections import bounded_http
@@ -58,6 +59,22 @@ def test_a_head_over_the_limit_is_a_431_and_the_server_keeps_serving() -> None:
         assert json.loads(body)["error"] == {
             "message": f"The request's headers exceed the limit of {LIMIT} bytes.",
             "type": "invalid_request_error", "param": None, "code": "request_header_fields_too_large"}
+        assert httpx.get(url).text == "hello"
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\nhost: x\r\nx-bad: a\x01b\r\n\r\n",  # a control character in a header
+    b"GET / HTTP/1.1\r\nhost: x\r\nbad header: 1\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",  # a TLS hello to the plain port
+])
+def test_what_is_not_http_is_a_json_400_and_the_server_keeps_serving(head: bytes) -> None:
+    with serve(hello, http=bounded_http(max_head_bytes=LIMIT, head_timeout_s=30)) as url:
+        answer = send_head(url, head)
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in status
+        assert json.loads(body)["error"] == {
+            "message": "The request is not valid HTTP/1.1.", "type": "invalid_request_error",
+            "param": None, "code": "invalid_http_request"}
         assert httpx.get(url).text == "hello"
 
 

@@ -9,7 +9,9 @@ by `RequestContext`, after the head, and here in time: a body must arrive within
 its head's end (408 when no response has started, then the connection is closed), not counting the
 time the server itself stopped reading (flow control, while the application has not yet read what came).
 
-Over TLS these answers carry HSTS, as every other HTTPS response does (`RequestContext`).
+A request httptools cannot parse (a control character in a header, say) is a JSON 400 like every other
+error, not uvicorn's plain text. Over TLS these answers carry HSTS, as every other HTTPS response does
+(`RequestContext`).
 
 The cost on an ordinary request is a count per read and one more parser callback, about 1 µs
 (`python -m bench.request_heads`): no timer per request, one per connection.
@@ -97,6 +99,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             f"The request's headers exceed the limit of {self.max_head_bytes} bytes.",
             type="invalid_request_error", code="request_header_fields_too_large",
         ))
+
+    def send_400_response(self, msg: str) -> None:  # what httptools cannot parse: uvicorn's is plain text
+        self._answer_and_close(400, error_json(
+            "The request is not valid HTTP/1.1.", type="invalid_request_error", code="invalid_http_request"))
 
     def _answer_and_close(self, status: int, body: bytes) -> None:
         """Answers outside the application (which never saw this request, or still waits for its
