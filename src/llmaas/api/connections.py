@@ -13,7 +13,7 @@ A request httptools cannot parse (a control character in a header, say) is a JSO
 error, not uvicorn's plain text. Over TLS these answers carry HSTS, as every other HTTPS response does
 (`RequestContext`).
 
-The cost on an ordinary request is a count per read and one more parser callback, about 1 µs
+The cost on an ordinary request is a count per read and two more parser callbacks, 1 to 2 µs
 (`python -m bench.request_heads`): no timer per request, one per connection.
 
     config = uvicorn.Config(app, http=bounded_http(max_head_bytes=32768, head_timeout_s=10.0,
