@@ -134,10 +134,11 @@ def listening_options(settings: Settings) -> tuple[ServerTLS | None, dict[str, A
 
 
 def http_protocol(settings: Settings) -> type[BoundedHttpToolsProtocol]:
-    """uvicorn's httptools protocol with the request heads bounded as the settings say (slowloris,
-    oversized headers: api/connections.py)."""
+    """uvicorn's httptools protocol with the request heads and bodies bounded as the settings say
+    (slowloris, oversized headers, slow bodies: api/connections.py)."""
     return bounded_http(max_head_bytes=settings.max_request_head_bytes,
-                        head_timeout_s=settings.request_head_timeout_s)
+                        head_timeout_s=settings.request_head_timeout_s,
+                        body_timeout_s=settings.request_body_timeout_s)
 
 
 def is_loopback(host: str) -> bool:

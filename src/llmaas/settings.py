@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long a client may take to send a request's line and headers, from "
         "its connection's start or its previous response's end; then the connection is closed."
     )
+    request_body_timeout_s: float = Field(
+        120.0, gt=0, description="How long a client may take to send a request's body, from its head's "
+        "end; then it is a 408 and the connection is closed."
+    )
     max_images_per_request: int = Field(16, ge=0, description="Images one chat request may carry.")
     max_image_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="Largest accepted image, decoded (or fetched) bytes."

@@ -2,7 +2,8 @@
 against a gateway on loopback in front of the fake engine. No answer may be a 5xx, and every answer must
 be one the document promises, in the shape it promises.
 
-The run is bounded: `EXAMPLES` cases per operation, valid and invalid (over 1,000 in all, about 15 s),
+The run is bounded: `EXAMPLES` cases per operation, valid and invalid (over 1,000 in all, 15 to 30 s),
+on SQLite and again on PostgreSQL (the admin API's writes and reads meet each database's own errors),
 derandomised so that `make test` sees the same cases each time, with no shrinking and no example
 database. No operation is left out: the destructive admin ones (revoke, rotate, catalog overrides) run
 after the `/v1` ones in document order, and cannot reach the key the run uses, whose prefix is random.
@@ -31,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from llmaas.app import create_app
 from llmaas.auth import KeyService
 from llmaas.settings import Settings
-from tests.databases import fresh_database
+from tests.databases import KINDS, fresh_database
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import catalog_for
 from tests.servers import serve
@@ -53,13 +54,14 @@ class Gateway:
         return {"Authorization": f"Bearer {secret}"}
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+@pytest.fixture(scope="module", params=KINDS)
+def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home: Path = tmp_path_factory.mktemp("fuzz")
     engine = FakeEngine(model="upstream-name")
     settings = Settings(home=home, admin_token=ADMIN_TOKEN, max_request_bytes=64 * 1024,
                         max_audio_bytes=32 * 1024, health_interval_s=0.2, ledger_flush_interval_s=0.05)
-    database = fresh_database("sqlite", sqlite_dir=home, postgres_admin_url=None)
+    admin_url = request.getfixturevalue("postgres_admin_url") if request.param == "postgresql" else None
+    database = fresh_database(request.param, sqlite_dir=home, postgres_admin_url=admin_url)
     secret = KeyService(database).create(name="fuzz").secret
     with serve(engine.app()) as engine_url:
         app = create_app(settings, catalog=catalog_for(engine_url), database=database)

@@ -62,6 +62,9 @@ def test_rotation_prints_a_new_secret(run: CliRunner) -> None:
         (["keys", "create", "--name", "x", "--expires", "soon"], "not a date"),
         (["keys", "rotate", "sk-llmaas-nothing", "--grace", "forever"], "not a duration"),
         (["keys", "revoke", "sk-llmaas-nothing"], "No active key"),
+        # Rate limits are 32-bit columns: PostgreSQL would refuse a larger one with a traceback.
+        (["keys", "create", "--name", "x", "--rpm", str(2**31)], "--rpm"),
+        (["tiers", "set", "standard", "--output-per-day", str(2**31)], "--output-per-day"),
     ],
 )
 def test_mistakes_are_explained(run: CliRunner, args: list[str], message: str) -> None:

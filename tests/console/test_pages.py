@@ -363,6 +363,18 @@ def test_bad_console_input_is_a_clear_refusal(
     assert response.status_code == status and message in response.text, response.text[-600:]
 
 
+def test_control_characters_never_reach_the_database(console: Console) -> None:
+    """PostgreSQL refuses NUL in text: a form's control characters are dropped, a query's refused (400)."""
+    with console.person(Role.OPERATOR_ADMIN) as client:
+        created = _post(client, "/console/keys", tenant="acme", name="nul\x00\x1bkey")
+        assert created.status_code == 201, created.text[-600:]
+        for query in ({"actor": "a\x00"}, {"action": "\x7f"}):
+            assert client.get("/console/audit", params=query).status_code == 400
+        assert client.get("/console/usage", params={"model": "m\x00"}).status_code == 400
+    keys = KeyService(console.database).list(tenant="acme")
+    assert "nulkey" in [k.name for k in keys]
+
+
 def test_a_connected_providers_secret_is_kept_and_never_shown(
     console: Console, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -33,10 +33,16 @@ def test_a_hostile_json_body_is_a_400(platform: Platform, body: bytes) -> None:
     _still_serving(platform)
 
 
-def test_more_messages_than_a_chat_may_hold_is_a_400(platform: Platform) -> None:
-    messages = [{"role": "user", "content": ""}] * (MAX_MESSAGES + 1)  # 10 bytes each: under the body limit
+@pytest.mark.parametrize(("count", "status", "param"), [
+    (MAX_MESSAGES + 1, 400, "messages"),  # 30 bytes each: under this platform's 64 KiB body limit
+    (10_000, 413, None),  # over it
+])
+def test_more_messages_than_a_chat_may_hold_is_a_400(
+    platform: Platform, count: int, status: int, param: str | None
+) -> None:
+    messages = [{"role": "user", "content": ""}] * count
     response = post(platform, CHAT, json={"model": "chat-model", "messages": messages, "max_tokens": 4})
-    assert_error(response, 400, param="messages")
+    assert_error(response, status, param=param)
     _still_serving(platform)
 
 

@@ -20,9 +20,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmaas.app import create_app
-from llmaas.auth import KeyService
+from llmaas.auth import KeyLimits, KeyService
 from llmaas.settings import Settings
 from llmaas.storage.database import create_database_engine, migrate
 from tests.fakes import FakeEngine
@@ -51,8 +52,8 @@ def inline(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def image_server() -> Starlette:
-    """Images, and the ways a remote image can go wrong."""
+def image_server(hits: list[str]) -> ASGIApp:
+    """Images, and the ways a remote image can go wrong; `hits` gets each request's path."""
     async def picture(request: Request) -> Response:
         return Response(PNG, media_type="image/png")
 
@@ -68,10 +69,16 @@ def image_server() -> Starlette:
     async def moved(request: Request) -> Response:
         return RedirectResponse("/cat.png", 301)
 
-    return Starlette(routes=[
+    async def count(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            hits.append(scope["path"])
+        await app(scope, receive, send)
+
+    app = Starlette(routes=[
         Route("/cat.png", picture), Route("/big.png", big), Route("/cat.txt", text),
         Route("/moved.png", moved), Route("/elsewhere.png", elsewhere),
     ])
+    return count
 
 
 @dataclass
@@ -80,10 +87,12 @@ class Gateway:
     key: str
     engine: FakeEngine
     images: str  # the image server's base URL, by its allowed name
+    image_hits: list[str]  # the paths the image server was asked for
+    keys: KeyService
 
-    def chat(self, *contents: list[dict[str, Any]]) -> httpx.Response:
+    def chat(self, *contents: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
         messages = [{"role": "user", "content": content} for content in contents]
-        return httpx.post(f"{self.url}{CHAT}", headers={"Authorization": f"Bearer {self.key}"},
+        return httpx.post(f"{self.url}{CHAT}", headers={"Authorization": f"Bearer {key or self.key}"},
                           json={"model": "vision-model", "messages": messages}, timeout=30)
 
 
@@ -92,12 +101,13 @@ def gateway(home: Path, **settings: Any) -> Iterator[Gateway]:
     database = create_database_engine(f"sqlite:///{home / 'llmaas.db'}")
     migrate(database)
     secret = KeyService(database).create(name="tests").secret
-    engine = FakeEngine(model="upstream-name")
-    with serve(engine.app()) as engine_url, serve(image_server()) as images:
+    engine, hits = FakeEngine(model="upstream-name"), list[str]()
+    with serve(engine.app()) as engine_url, serve(image_server(hits)) as images:
         app = create_app(Settings(home=home, health_interval_s=0.2, **settings),
                          catalog=catalog_for(engine_url), database=database)
         with serve(app) as url:
-            yield Gateway(url, secret, engine, images.replace("127.0.0.1", "localhost"))
+            yield Gateway(url, secret, engine, images.replace("127.0.0.1", "localhost"), hits,
+                          KeyService(database))
     database.dispose()
 
 
@@ -191,3 +201,30 @@ def test_a_remote_image_that_cannot_be_used_is_a_clean_400(allowing: Gateway, wh
     error = assert_error(allowing.chat([image(url)]), 400, param="messages[0].content[0].image_url")
     assert why in str(error["message"])
     assert len(allowing.engine.requests) == before
+
+
+def test_a_client_over_its_request_rate_makes_the_gateway_fetch_nothing(allowing: Gateway) -> None:
+    # The fetch waits for the admission: a client its limits refuse cannot make the platform
+    # reach the operator's allowed hosts.
+    key = allowing.keys.create(name="one-a-minute", limits=KeyLimits(requests_per_minute=1)).secret
+    url = f"{allowing.images}/cat.png?{uuid.uuid4().hex}"
+    assert allowing.chat([image(url)], key=key).status_code == 200
+    fetched = allowing.image_hits.count("/cat.png")
+    for _ in range(5):
+        assert_error(allowing.chat([image(url)], key=key), 429)
+    assert allowing.image_hits.count("/cat.png") == fetched
+
+
+def test_a_key_refused_the_model_makes_the_gateway_fetch_nothing(allowing: Gateway) -> None:
+    key = allowing.keys.create(name="other-models", allowed_models=["chat-model"]).secret
+    before = len(allowing.image_hits)
+    assert_error(allowing.chat([image(f"{allowing.images}/cat.png")], key=key), 403, param="model")
+    assert len(allowing.image_hits) == before
+
+
+def test_an_image_refused_without_the_network_is_refused_before_any_fetch(allowing: Gateway) -> None:
+    # A remote image first, a broken inline one second: the 400 names the second, nothing fetched.
+    before = len(allowing.image_hits)
+    response = allowing.chat([image(f"{allowing.images}/cat.png"), image("data:image/png;base64,@@@")])
+    assert_error(response, 400, param="messages[0].content[1].image_url")
+    assert len(allowing.image_hits) == before

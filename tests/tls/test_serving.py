@@ -3,9 +3,12 @@ and a certificate rotated by SIGHUP without a restart."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -53,7 +56,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     database.dispose()
     with serve(FakeEngine(model="fake").app()) as upstream:
         (home / "catalog.toml").write_text(CATALOG.format(upstream=upstream))
-        env = {**os.environ, "LLMAAS_HOME": str(home), "LLMAAS_HEALTH_INTERVAL_S": "0.2"}
+        env = {**os.environ, "LLMAAS_HOME": str(home), "LLMAAS_HEALTH_INTERVAL_S": "0.2",
+               "LLMAAS_REQUEST_BODY_TIMEOUT_S": "1"}
         port, log = free_port(), home / "serve.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -151,4 +155,24 @@ def test_an_oversized_request_head_over_https_is_a_431(served: Served) -> None:
         response = client.get("/v1/models", headers={"x-big": "a" * (64 * 1024)})
         assert response.status_code == 431
         assert response.json()["error"]["code"] == "request_header_fields_too_large"
+        assert response.headers["strict-transport-security"] == HSTS  # answered before the app, all the same
+        assert client.get("/v1/models").status_code == 200
+
+
+def test_a_body_dribbled_over_https_is_a_408_with_hsts(served: Served) -> None:
+    # `llmaas serve` reads the body timeout from its settings (LLMAAS_REQUEST_BODY_TIMEOUT_S=1 here).
+    context = ssl.create_default_context(cafile=served.files.cert)
+    with (socket.create_connection(("127.0.0.1", served.port), timeout=30) as raw,
+          context.wrap_socket(raw, server_hostname="127.0.0.1") as tls):
+        tls.sendall(b"POST /v1/embeddings HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                    b"authorization: Bearer " + served.key.encode() + b"\r\ncontent-length: 100\r\n\r\n{")
+        answer = b""
+        with contextlib.suppress(ssl.SSLEOFError, ConnectionResetError):  # closed without close_notify
+            while chunk := tls.recv(65536):  # until the server closes: it does, long before 30 s
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert f"strict-transport-security: {HSTS}".encode() in head
+    assert json.loads(body)["error"]["code"] == "request_timeout"
+    with served.client(served.files.cert) as client:
         assert client.get("/v1/models").status_code == 200

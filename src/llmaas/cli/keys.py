@@ -23,6 +23,7 @@ from llmaas.cli.common import (
 )
 from llmaas.errors import LlmaasError, NotFound
 from llmaas.guardrails import Policy
+from llmaas.storage.tables import MAX_RATE
 from llmaas.tenancy.money import format_eur
 from llmaas.tenancy.tenants import DEFAULT_TENANT
 
@@ -43,8 +44,10 @@ def create(
     name: Annotated[str, typer.Option(help="What the key is for, e.g. the application's name.")],
     tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")] = DEFAULT_TENANT,
     models: Annotated[str | None, typer.Option(help="Comma-separated models the key may use.")] = None,
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute for this key.", min=1)] = None,
-    tpm: Annotated[int | None, typer.Option(help="Tokens per minute for this key.", min=1)] = None,
+    rpm: Annotated[int | None, typer.Option(
+        help="Requests per minute for this key.", min=1, max=MAX_RATE)] = None,
+    tpm: Annotated[int | None, typer.Option(
+        help="Tokens per minute for this key.", min=1, max=MAX_RATE)] = None,
     budget_eur: Annotated[str | None, typer.Option(help="Monthly budget of this key, in euros.")] = None,
     expires: Annotated[str | None, typer.Option(help="Last day of validity (YYYY-MM-DD, UTC).")] = None,
     guardrail: Annotated[Policy | None, typer.Option(

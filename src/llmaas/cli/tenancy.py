@@ -10,6 +10,7 @@ from rich.table import Table
 from llmaas.cli.common import ConfigOption, audited, console, euros, fail, opened_database, out, when
 from llmaas.errors import LlmaasError
 from llmaas.guardrails import Policy
+from llmaas.storage.tables import MAX_RATE
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import format_eur
 
@@ -71,10 +72,12 @@ def list_tiers(config: ConfigOption = None) -> None:
 def set_tier(
     name: str,
     cap_eur: Annotated[str | None, typer.Option(help="Monthly spending cap in euros.")] = None,
-    rpm: Annotated[int | None, typer.Option(help="Requests per minute.", min=0)] = None,
-    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.", min=0)] = None,
-    output_per_hour: Annotated[int | None, typer.Option(help="Output tokens per hour.", min=0)] = None,
-    output_per_day: Annotated[int | None, typer.Option(help="Output tokens per day.", min=0)] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute.", min=0, max=MAX_RATE)] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute.", min=0, max=MAX_RATE)] = None,
+    output_per_hour: Annotated[int | None, typer.Option(
+        help="Output tokens per hour.", min=0, max=MAX_RATE)] = None,
+    output_per_day: Annotated[int | None, typer.Option(
+        help="Output tokens per day.", min=0, max=MAX_RATE)] = None,
     guardrail: Annotated[Policy | None, typer.Option(
         help="Prompt-injection policy (off, flag, block) of the tier's keys without their own.",
     )] = None,

@@ -137,9 +137,14 @@ async def checked_form(request: Request, principal: PrincipalDep) -> FormData:
 FormDep = Annotated[FormData, Depends(checked_form)]
 
 
+# Control characters other than tab and newline mean nothing in a form's text, and PostgreSQL refuses NUL.
+_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
+PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # for query parameters, which are refused instead
+
+
 def field(form: FormData, name: str, *, limit: int = 200) -> str:
     value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return value.translate(_CONTROLS).strip()[:limit] if isinstance(value, str) else ""
 
 
 def templates_dir() -> Path:

@@ -5,6 +5,9 @@ An `http(s)` URL is refused, unless its host is one the operator allows (`remote
 the gateway fetches it itself, bounded in bytes and time, follows redirects only within the allowed
 hosts, takes only an image content type, and passes it on as a data URL. Each refusal is a 400 naming
 the image: `messages[3].content[1].image_url`.
+
+What needs no network is checked first (`check`); the fetches wait until the client is admitted
+(`fetch`, after its limits and budget: pipeline.py), so a client refused there costs no fetch.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteImages:
+    """A request's images still to fetch, each with the parameter that names it, and the bytes of
+    its inline images (they count towards the request's total)."""
+
+    images: tuple[tuple[str, ImageURL], ...] = ()
+    inline_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ImagePolicy:
     max_images: int = 16
     max_image_bytes: int = 10 * 1024 * 1024  # decoded
@@ -43,29 +55,46 @@ class ImagePolicy:
             fetch_timeout_s=settings.remote_image_timeout_s,
         )
 
-    async def inline(self, request: ChatCompletionRequest) -> None:
-        """Check every image of `request` and leave each one a data URL (fetching the allowed remote
-        ones); InvalidRequest names the first image refused."""
+    def check(self, request: ChatCompletionRequest) -> RemoteImages:
+        """Check every image of `request` without the network (how many; each inline one's bytes;
+        each remote one's host): the remote images still to fetch, once the client is admitted."""
         images = [(f"messages[{m}].content[{p}].image_url", part.image_url)
                   for m, message in enumerate(request.messages) if isinstance(message.content, list)
                   for p, part in enumerate(message.content) if isinstance(part, ImagePart)]
         if len(images) > self.max_images:
             raise InvalidRequest(f"A request may carry at most {self.max_images} images.",
                                  param=images[self.max_images][0])
-        total = 0
+        total, remote = 0, []
         for param, image in images:
-            total += await self._inline(image, param)
-            if total > self.max_total_bytes:
-                raise InvalidRequest(
-                    f"The request's images exceed {self.max_total_bytes} bytes together.", param=param)
+            if image.url[:8].lower().startswith(("http://", "https://")):
+                self._check_remote(image.url, param)
+                remote.append((param, image))
+                continue
+            total += self._inline_size(image, param)
+            self._check_total(total, param)
+        return RemoteImages(tuple(remote), total)
 
-    async def _inline(self, image: ImageURL, param: str) -> int:
-        """The image's size in bytes, once it is a checked data URL."""
-        scheme = image.url[:8].lower()
-        if scheme.startswith(("http://", "https://")):
+    async def fetch(self, remote: RemoteImages) -> None:
+        """Fetch the remote images and leave each one a data URL."""
+        total = remote.inline_bytes
+        for param, image in remote.images:
             content_type, data = await self._fetch(image.url, param)
             image.url = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
-            return len(data)
+            total += len(data)
+            self._check_total(total, param)
+
+    @property
+    def max_data_url_bytes(self) -> int:
+        """The longest data URL a fetched image becomes (its type at most 70 characters)."""
+        return len("data:;base64,") + 70 + (self.max_image_bytes + 2) // 3 * 4
+
+    def _check_total(self, total: int, param: str) -> None:
+        if total > self.max_total_bytes:
+            raise InvalidRequest(
+                f"The request's images exceed {self.max_total_bytes} bytes together.", param=param)
+
+    def _inline_size(self, image: ImageURL, param: str) -> int:
+        """A data URL image's size in bytes, once checked."""
         header, comma, encoded = image.url.partition(",")
         if not (header.startswith("data:image/") and header.endswith(";base64") and comma):
             raise InvalidRequest("Images must be sent inline as data:image/...;base64 URLs.", param=param)
@@ -79,11 +108,14 @@ class ImagePolicy:
             raise self._too_large(param)
         return size
 
-    async def _fetch(self, url: str, param: str) -> tuple[str, bytes]:
+    def _check_remote(self, url: str, param: str) -> None:
         if not self.remote_hosts:
             raise InvalidRequest(
                 "Remote image URLs are not fetched on this platform: send images inline as "
                 "data:image/...;base64 URLs.", param=param)
+        self._check_host(url, param)
+
+    async def _fetch(self, url: str, param: str) -> tuple[str, bytes]:
         # aiohttp, not httpx: httpx logs every request's URL at INFO, and this one is the client's.
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.fetch_timeout_s),
@@ -99,6 +131,7 @@ class ImagePolicy:
                 raise InvalidRequest("The image URL redirects too many times.", param=param)
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             raise InvalidRequest("The image URL could not be fetched.", param=param) from None
+
     def _check_host(self, url: str, param: str) -> None:
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")

@@ -1,7 +1,7 @@
 """The request pipeline: one skeleton that every request reads top to bottom (`Gateway.serve`).
 
     resolve the model → check and shape the request → screen (guardrails, screening.py)
-    → admit (limits, budget reservation)
+    → admit (limits, budget reservation) → fetch remote images (images.py)
     → relay to an engine → settle the real usage (or release the reservation on failure)
 
 Authentication happens before (api/deps.py) and hands over the caller. What differs per endpoint
@@ -25,7 +25,7 @@ from llmaas.catalog.lifecycle import Resolution
 from llmaas.errors import UnsupportedForModel, UpstreamFailed
 from llmaas.gateway.accounting import Accounting, Caller, Ticket
 from llmaas.gateway.estimates import disconnected_input_estimate
-from llmaas.gateway.images import ImagePolicy
+from llmaas.gateway.images import ImagePolicy, RemoteImages
 from llmaas.gateway.isolation import CacheSalts, isolate
 from llmaas.gateway.media import audio_duration
 from llmaas.gateway.relay import UpstreamClient
@@ -137,9 +137,13 @@ class Gateway:
         """Answer one request of `family` for `caller`: the steps below, in this order."""
         resolution = self.model(request.model, family.capability, family.endpoint)
         entry = resolution.served
+        remote = RemoteImages()
         if isinstance(request, ChatCompletionRequest) and entry.supports(Capability.VISION):
-            await self.images.inline(request)  # before the check: its bounds count the images inline
+            remote = self.images.check(request)  # no network: the fetches wait for the admission
         call = family.check(entry, request)
+        if remote.images:  # each one inline at most this long
+            call.input_tokens = min(entry.context_length,
+                                    call.input_tokens + len(remote.images) * self.images.max_data_url_bytes)
         if call.audio is not None:  # decoding takes CPU: off the event loop
             call.audio_seconds = await run_in_threadpool(
                 audio_duration, call.audio, max_seconds=self.max_audio_seconds)
@@ -153,6 +157,9 @@ class Gateway:
         ticket.guardrail = verdict
         salt = self.salts.salt(caller.key.tenant_id) if call.isolated else None
         try:
+            if remote.images:  # the client passed its limits and budget: now the gateway fetches
+                await self.images.fetch(remote)
+                call = family.check(entry, request)  # the engine's call, the images inline
             upstream = self.client.post(
                 self.router.pool(entry.id), call.path,
                 json=None if call.json is None else _for(call.json, salt), data=call.form,

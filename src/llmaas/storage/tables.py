@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Date, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Rate limits (tiers' and keys') are 32-bit integer columns: what writes them bounds them here.
+MAX_RATE = 2**31 - 1
+
 
 class Base(DeclarativeBase):
     pass

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from llmaas.api.deps import client_address
 from llmaas.audit import ADMIN_TOKEN, AuditLog, Draft
 from llmaas.auth import FailedAuthentications
-from llmaas.errors import AuthenticationFailed, PermissionDenied
+from llmaas.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
 from llmaas.gateway import ServedCatalog
 
 
@@ -29,6 +29,15 @@ async def require_admin(request: Request) -> None:
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
         await failures.failed(address)
         raise AuthenticationFailed("A valid admin token is required.", code="invalid_admin_token")
+
+
+async def admin_request(request: Request) -> None:
+    """What every admin API request passes: the admin token, then a query and path the database can
+    hold. PostgreSQL text holds no NUL character: one is a 400 naming its parameter, not a 500."""
+    await require_admin(request)
+    for name, value in [*request.query_params.multi_items(), *request.path_params.items()]:
+        if "\x00" in str(value):
+            raise InvalidRequest(f"The parameter '{name}' contains a NUL character.", param=name)
 
 
 async def get_database(request: Request) -> Engine:
@@ -62,7 +71,7 @@ async def get_admin_audit(request: Request) -> AdminAudit:
     return AdminAudit(request.app.state.audit, client_address(request.scope) or "unknown")
 
 
-AdminDep = Annotated[None, Depends(require_admin)]
+AdminDep = Annotated[None, Depends(admin_request)]
 DatabaseDep = Annotated[Engine, Depends(get_database)]
 ServedCatalogDep = Annotated[ServedCatalog, Depends(get_served_catalog)]
 AuditDep = Annotated[AdminAudit, Depends(get_admin_audit)]

@@ -6,15 +6,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from llmaas.guardrails import Policy
+from llmaas.storage.tables import MAX_RATE
 
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
-# Bounds that keep what a client sends storable: counts and nano-euros are 64-bit database integers,
-# and a grace period must end before the calendar does. Past them a request is a 400, not a 500.
-MAX_COUNT = 2**63 - 1
+# Bounds that keep what a client sends storable: nano-euros are 64-bit database integers,
+# rate limits 32-bit ones, text holds no NUL character (PostgreSQL refuses it), and a grace period must
+# end before the calendar does. Past them a request is a 400, not a 500.
 MAX_EUROS = Decimal(9_000_000_000)
 MAX_GRACE_S = 10 * 366 * 86_400
 
@@ -27,22 +28,37 @@ def _utc(moment: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    return isinstance(value, list | tuple) and any(_holds_nul(item) for item in value)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if _holds_nul(value):
+            raise ValueError("a NUL character cannot be stored")
+        return value
 
 
 class TierLimits(Strict):
     monthly_cap_eur: Euros | None = Field(
         None, ge=0, le=MAX_EUROS, description="Spending cap per calendar month.")
-    requests_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
-    tokens_per_minute: int | None = Field(None, ge=0, le=MAX_COUNT)
-    output_tokens_per_hour: int | None = Field(None, ge=0, le=MAX_COUNT)
-    output_tokens_per_day: int | None = Field(None, ge=0, le=MAX_COUNT)
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_RATE)
+    tokens_per_minute: int | None = Field(None, ge=0, le=MAX_RATE)
+    output_tokens_per_hour: int | None = Field(None, ge=0, le=MAX_RATE)
+    output_tokens_per_day: int | None = Field(None, ge=0, le=MAX_RATE)
 
 
 class TierCreate(TierLimits):
     name: str = Field(min_length=1, max_length=100)
-    description: str = ""
+    description: str = Field("", max_length=500)
     guardrail: Policy = Field(
         Policy.FLAG,
         description="Prompt-injection policy of the tier's keys that have none: off, flag, block.",
@@ -52,7 +68,7 @@ class TierCreate(TierLimits):
 class TierUpdate(TierLimits):
     """Fields sent are set (null = unlimited); fields left out keep their value."""
 
-    description: str | None = Field(None, description="Left out or null: unchanged.")
+    description: str | None = Field(None, max_length=500, description="Left out or null: unchanged.")
     guardrail: Policy | None = Field(None, description="off, flag or block; left out: unchanged.")
 
 
@@ -79,8 +95,8 @@ class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     tenant: str = "default"
     models: list[str] | None = Field(None, description="Models the key may use; null for all.")
-    requests_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
-    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    requests_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
+    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
     monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
     expires_at: Instant | None = None
     guardrail: Policy | None = Field(
@@ -95,8 +111,8 @@ class KeyUpdate(Strict):
 
     name: str | None = Field(None, min_length=1, max_length=200, description="Left out or null: unchanged.")
     models: list[str] | None = Field(None, description="Models the key may use; null for all.")
-    requests_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
-    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_COUNT)
+    requests_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
+    tokens_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
     monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
     expires_at: Instant | None = None
     guardrail: Policy | None = Field(None, description="off, flag or block; null: its tier's.")
