@@ -2,7 +2,8 @@
 
     resolve the model → check and shape the request → screen (guardrails, screening.py)
     → admit (limits, budget reservation)
-    → relay to an engine → settle the real usage (or release the reservation on failure)
+    → relay to an engine → settle the real usage once the answer is sent (or release the
+      reservation on failure)
 
 Authentication happens before (api/deps.py) and hands over the caller. What differs per endpoint
 family — its checks, its upstream body, its upper bounds, where its usage is — lives in one module
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -51,6 +53,9 @@ class Reply:
     limits: LimitState | None = None
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)  # lifecycle notices
+    # Run once the answer is sent: settling in a shared meter is a round trip the client need not
+    # wait for. Whoever renders a Reply runs it (api/openai/responses.py), or the usage is not billed.
+    after: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -172,13 +177,13 @@ class Gateway:
             await self.accounting.release(ticket)  # nothing was served
             raise
         if call.form is not None:
-            await self.accounting.settle(ticket, family.usage(call, {}))
-            return Reply(raw, ticket.limits, media_type, headers)
-        await self.accounting.settle(ticket, family.usage(call, body))
+            return Reply(raw, ticket.limits, media_type, headers,
+                         after=partial(self.accounting.settle, ticket, family.usage(call, {})))
+        usage = family.usage(call, body)
         family.finish(request, body)
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
-        return Reply(body, ticket.limits, headers=headers)
+        return Reply(body, ticket.limits, headers=headers, after=partial(self.accounting.settle, ticket, usage))
 
     def label(self, model: str) -> str:
         """What metrics and logs may call a requested model: its name when the catalog has it (an id
