@@ -183,7 +183,8 @@ class Gateway:
         family.finish(request, body)
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
-        return Reply(body, ticket.limits, headers=headers, after=partial(self.accounting.settle, ticket, usage))
+        return Reply(body, ticket.limits, headers=headers,
+                     after=partial(self.accounting.settle, ticket, usage))
 
     def label(self, model: str) -> str:
         """What metrics and logs may call a requested model: its name when the catalog has it (an id
