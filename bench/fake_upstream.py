@@ -7,7 +7,8 @@ fake costs a few tens of microseconds per request and the gateway, not the engin
     POST /v1/chat/completions   a canned completion, or with "stream": true a canned stream of
                                 10 content chunks, a usage chunk and `data: [DONE]`; with
                                 "seed": N (1 to 100,000), N content chunks 1 ms apart, so that
-                                each reaches the gateway alone, as tokens do (bench/stream_events.py)
+                                each reaches the gateway alone, as tokens do; "seed": -N, the N
+                                chunks at once (bench/stream_events.py)
 """
 
 from __future__ import annotations
@@ -118,9 +119,10 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         return
     # One write per event, as an engine sends one per token.
     seed = request.get("seed")
-    paced = isinstance(seed, int) and 0 < seed <= 100_000
+    chunks = abs(seed) if isinstance(seed, int) and 0 < abs(seed) <= 100_000 else 0
+    paced = chunks and seed > 0
     await send(_SSE)
-    for event in _stream_of(seed) if paced else _STREAM:
+    for event in _stream_of(chunks) if chunks else _STREAM:
         await send({"type": "http.response.body", "body": event, "more_body": True})
         if paced:
             await asyncio.sleep(0.001)

@@ -2,6 +2,7 @@
 
     PYTHONPATH=src:. .venv/bin/python -m bench.stream_events
     PYTHONPATH=src:. .venv/bin/python -m bench.stream_events --base /tmp/base/src    base vs now
+    PYTHONPATH=src:. .venv/bin/python -m bench.stream_events --burst     the events all at once
 
 One gateway per side (settled, in-process limits and budget, the ledger on) in front of the fake
 engine, which streams one write per event, 1 ms apart (each event reaches the gateway alone, as a
@@ -32,9 +33,9 @@ from bench.gateway_server import Metering
 MODEL = fake_upstream.MODEL
 
 
-async def streams(url: str, key: str, *, events: int, requests: int) -> int:
+async def streams(url: str, key: str, *, events: int, requests: int, burst: bool) -> int:
     """Send `requests` streams of `events` content events one by one; the bytes received."""
-    body = {"model": MODEL, "stream": True, "seed": events, "max_tokens": events,
+    body = {"model": MODEL, "stream": True, "seed": -events if burst else events, "max_tokens": events,
             "messages": [{"role": "user", "content": "Hi"}]}
     received = 0
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as session:
@@ -47,10 +48,10 @@ async def streams(url: str, key: str, *, events: int, requests: int) -> int:
     return received
 
 
-def cpu_per_stream(started: gateway_server.Started, *, events: int, requests: int) -> float:
+def cpu_per_stream(started: gateway_server.Started, *, events: int, requests: int, burst: bool) -> float:
     pid = started.process.pid or 0
     before = cpu_seconds(pid)
-    asyncio.run(streams(started.url, started.key, events=events, requests=requests))
+    asyncio.run(streams(started.url, started.key, events=events, requests=requests, burst=burst))
     return (cpu_seconds(pid) - before) / requests
 
 
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10, help="Streams per side, length and round.")
     parser.add_argument("--long", type=int, default=200, help="Content events in a long stream.")
+    parser.add_argument("--burst", action="store_true",
+                        help="The engine writes all events at once (the relay reads and writes several "
+                             "at a time) instead of 1 ms apart.")
     args = parser.parse_args(argv)
     ctx = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = []
@@ -79,14 +83,14 @@ def main(argv: list[str] | None = None) -> None:
                 if src is not None:
                     sys.path.remove(os.path.abspath(src))
         for started in sides.values():  # warm up: connections, first-request work
-            cpu_per_stream(started, events=args.long, requests=3)
+            cpu_per_stream(started, events=args.long, requests=3, burst=args.burst)
         per_event: dict[str, list[float]] = {side: [] for side in sides}
         order = list(sides)
         print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
         for round_ in range(args.rounds):
             for side in order:
-                long = cpu_per_stream(sides[side], events=args.long, requests=args.requests)
-                short = cpu_per_stream(sides[side], events=1, requests=args.requests)
+                long = cpu_per_stream(sides[side], events=args.long, requests=args.requests, burst=args.burst)
+                short = cpu_per_stream(sides[side], events=1, requests=args.requests, burst=args.burst)
                 per_event[side].append((long - short) / (args.long - 1) * 1e6)
                 print(f"round {round_ + 1} {side}: {long * 1e3:.2f} ms per {args.long}-event stream, "
                       f"{short * 1e3:.2f} ms per 1-event stream: {per_event[side][-1]:.1f} µs per event "
