@@ -10,7 +10,6 @@ tenant's unlimited tier, the ledger on.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import shutil
 import signal
@@ -148,11 +147,7 @@ def _settle_before_answering() -> None:
     original = Gateway.serve
 
     async def serve(self: Gateway, *args: Any, **kwargs: Any) -> Reply:
-        reply = await original(self, *args, **kwargs)
-        if reply.after is None:
-            return reply
-        await reply.after()
-        return dataclasses.replace(reply, after=None)
+        return await original(self, *args, **{**kwargs, "settle_after": False})
 
     Gateway.serve = serve  # type: ignore[method-assign]
 
