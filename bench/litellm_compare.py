@@ -39,6 +39,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import redis
 import uvloop
 from rich.console import Console
 
@@ -123,6 +124,7 @@ class ProcessTreeTarget(Target):
 @dataclass
 class Stack:
     targets: dict[str, Target]  # TARGETS, each proxy's process as "proxy"
+    litellm_redis: str | None = None  # --production: where LiteLLM's router counts
 
 
 @contextmanager
@@ -137,6 +139,7 @@ def running_stack(where: Placement, litellm: str, console: Console, *,
         litellm_port = free_port()
         engine_url, engine = fake_upstream.start(ctx, processes, where.upstream)
         metering = gateway_server.Metering(limits=True)
+        litellm_redis: str | None = None
         options: dict[str, Any] = {}
         config_text = LITELLM_CONFIG.format(model=MODEL, api_base=f"{engine_url}/v1", master_key=MASTER_KEY)
         if production:
@@ -181,7 +184,7 @@ def running_stack(where: Placement, litellm: str, console: Console, *,
                              {"Authorization": f"Bearer {gateway.key}"}, {"proxy": gateway.process.pid}),
             "litellm": ProcessTreeTarget("litellm", f"{litellm_url}/v1/chat/completions",
                                          {"Authorization": f"Bearer {MASTER_KEY}"}, {"proxy": proxy.pid}),
-        })
+        }, litellm_redis)
     finally:
         if proxy is not None:
             proxy.terminate()
@@ -284,6 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     facts["litellm_version"] = litellm_version(args.litellm)
     with running_stack(where, args.litellm, console, production=args.production) as stack:
         results = uvloop.run(measure(stack, options, console))
+        if stack.litellm_redis is not None:  # proof that LiteLLM's router did count in Redis
+            with redis.Redis.from_url(stack.litellm_redis) as client:
+                facts["litellm_redis_keys"] = sorted(key.decode()[:60] for key in client.keys("*"))[:10]
+            console.print(f"LiteLLM's Redis holds: {facts['litellm_redis_keys']}")
     rows = compare(results)
     facts["config"] = {"rounds": options.rounds, "serial_requests": options.serial_requests,
                        "concurrent_requests": options.concurrent_requests, "max_phase_s": options.max_phase_s,
