@@ -5,11 +5,16 @@ fake costs a few tens of microseconds per request and the gateway, not the engin
 
     GET  /v1/models             the model list (the gateway's health check)
     POST /v1/chat/completions   a canned completion, or with "stream": true a canned stream of
-                                10 content chunks, a usage chunk and `data: [DONE]`
+                                10 content chunks, a usage chunk and `data: [DONE]`; with
+                                "seed": N (1 to 100,000), N content chunks 1 ms apart, so that
+                                each reaches the gateway alone, as tokens do; "seed": -N, the N
+                                chunks at once (bench/stream_events.py)
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import socket
 from collections.abc import Sequence
 from multiprocessing.context import SpawnContext
@@ -29,8 +34,8 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-def _chunk(index: int) -> bytes:
-    last = index == STREAM_CHUNKS - 1
+def _chunk(index: int, chunks: int = STREAM_CHUNKS) -> bytes:
+    last = index == chunks - 1
     chunk = {
         "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000,
         "model": MODEL, "system_fingerprint": "b1",
@@ -56,6 +61,19 @@ _STREAM = (
                               "usage": USAGE}) + b"\n\n",
     b"data: [DONE]\n\n",
 )
+
+
+@functools.cache
+def _stream_of(chunks: int) -> tuple[bytes, ...]:
+    """`chunks` content chunks (the last one empty, with the finish reason), usage, [DONE]."""
+    usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
+    return (*(_chunk(i, chunks) for i in range(chunks)),
+            b"data: " + orjson.dumps({"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+                                      "created": 1700000000, "model": MODEL, "choices": [],
+                                      "usage": usage}) + b"\n\n",
+            b"data: [DONE]\n\n")
+
+
 STREAM_BODY = b"".join(_STREAM)
 # What the gateway relays of it: the same bytes, but the engine's build fingerprint hidden.
 RELAYED_STREAM_BODY = STREAM_BODY.replace(b'"system_fingerprint":"b1"', b'"system_fingerprint":null')
@@ -94,14 +112,20 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
-    if not orjson.loads(body).get("stream"):
+    request = orjson.loads(body)
+    if not request.get("stream"):
         await send(_JSON_COMPLETION)
         await send({"type": "http.response.body", "body": _COMPLETION})
         return
     # One write per event, as an engine sends one per token.
+    seed = request.get("seed")
+    chunks = abs(seed) if isinstance(seed, int) and 0 < abs(seed) <= 100_000 else 0
+    paced = chunks and seed > 0
     await send(_SSE)
-    for event in _STREAM:
+    for event in _stream_of(chunks) if chunks else _STREAM:
         await send({"type": "http.response.body", "body": event, "more_body": True})
+        if paced:
+            await asyncio.sleep(0.001)
     await send({"type": "http.response.body", "body": b""})
 
 

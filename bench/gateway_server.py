@@ -36,6 +36,7 @@ from llmaas.app import create_app
 from llmaas.auth import KeyLimits, KeyService
 from llmaas.catalog import Catalog, ModelEntry, Upstream
 from llmaas.catalog.models import Pricing
+from llmaas.gateway.pipeline import Gateway, Reply
 from llmaas.metering import Admission, Budget, BudgetUsage, LimitState, Meter, Reservation
 from llmaas.server import SettledServer, http_protocol
 from llmaas.settings import Settings
@@ -141,6 +142,16 @@ def _without_ledger(app: Any) -> None:
     app.router.lifespan_context = lifespan
 
 
+def _settle_before_answering() -> None:
+    """Await each reply's settlement before it is sent, as the gateway did before (bench only)."""
+    original = Gateway.serve
+
+    async def serve(self: Gateway, *args: Any, **kwargs: Any) -> Reply:
+        return await original(self, *args, **{**kwargs, "settle_after": False})
+
+    Gateway.serve = serve  # type: ignore[method-assign]
+
+
 def serve(
     port: int,
     *,
@@ -153,6 +164,7 @@ def serve(
     settle: bool = True,
     database_url: str | None = None,
     sample_loop: bool = True,
+    settle_inline: bool = False,
 ) -> None:
     """Process entry point: build the gateway, send its API key through `key_out`, serve.
 
@@ -161,7 +173,8 @@ def serve(
     (SIGTERM), the number of rows the ledger wrote goes through `key_out` too. `settle=False` leaves
     the garbage collector as CPython sets it (the tree before `settle_heap`); `database_url` replaces
     the SQLite file (PostgreSQL: an empty database); `sample_loop=False` leaves out the event-loop lag
-    sampler (to measure what it costs).
+    sampler (to measure what it costs); `settle_inline=True` settles each answer before sending it
+    (the tree before settlement moved after the answer).
     """
     pin(cpu)
     if access_log:
@@ -175,6 +188,8 @@ def serve(
         database = create_database_engine(settings.resolved_database_url)
         migrate(database)
         secret = _issue_key(database, metering.limits)
+        if settle_inline:
+            _settle_before_answering()
         if not sample_loop:
             llmaas.app.watch_event_loop = _never_sample  # type: ignore[attr-defined]
         app = create_app(settings, catalog=bench_catalog(model_id, upstream_url), database=database,

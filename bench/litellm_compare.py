@@ -1,6 +1,7 @@
 """The llmaas gateway against LiteLLM's proxy, side by side, in front of the same fast fake engine.
 
     .venv/bin/python -m bench.litellm_compare [--litellm /tmp/litellm-venv/bin/litellm] [--json]
+    .venv/bin/python -m bench.litellm_compare --production    both as several replicas would run
 
 LiteLLM is never a dependency of this project: install its proxy into a virtualenv of its own,
 
@@ -15,6 +16,13 @@ and spend logs need PostgreSQL, so its auth here is the master key only and it m
 durable), and this process, the load generator. With two CPUs both proxies are pinned to one and
 the load generator and the fake share the other, so req/s is req/s per core of proxy; the proxies'
 phases alternate, the order flipping every round.
+
+`--production`: both as their documentation has several instances share limits. llmaas keeps keys
+and usage in a throwaway PostgreSQL and limits and budgets in a throwaway Redis; LiteLLM's router
+tracks its deployments' rpm/tpm in a Redis of its own (`router_settings`), with rpm and tpm limits on
+the model, too high to trip. LiteLLM's per-key limits and budgets need its PostgreSQL database
+through Prisma, whose query engine Prisma downloads at `prisma generate` time, not from a package
+registry: not run here (docs/benchmarks.md, section 13).
 """
 
 from __future__ import annotations
@@ -25,12 +33,13 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import redis
 import uvloop
 from rich.console import Console
 
@@ -53,6 +62,7 @@ from bench.harness import (
     warm_up,
 )
 from bench.load import Phase, Scenario
+from bench.metering_cost import redis_server
 
 MODEL = fake_upstream.MODEL
 TARGETS = ("direct", "llmaas", "litellm")
@@ -75,6 +85,14 @@ litellm_settings:
   telemetry: false
   drop_params: true
 """
+# Several instances: the router counts each deployment's rpm and tpm in Redis, shared by all of them.
+LITELLM_SHARED_LIMITS = """\
+router_settings:
+  routing_strategy: usage-based-routing-v2
+  redis_host: 127.0.0.1
+  redis_port: {redis_port}
+"""
+LITELLM_MODEL_LIMITS = "      rpm: 100000000\n      tpm: 100000000000\n"
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -106,24 +124,41 @@ class ProcessTreeTarget(Target):
 @dataclass
 class Stack:
     targets: dict[str, Target]  # TARGETS, each proxy's process as "proxy"
+    litellm_redis: str | None = None  # --production: where LiteLLM's router counts
 
 
 @contextmanager
-def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[Stack]:
+def running_stack(where: Placement, litellm: str, console: Console, *,
+                  production: bool = False) -> Iterator[Stack]:
     ctx = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = []
     proxy: subprocess.Popen[bytes] | None = None
     workdir = Path(tempfile.mkdtemp(prefix="llmaas-bench-litellm-"))
+    services = ExitStack()
     try:
         litellm_port = free_port()
         engine_url, engine = fake_upstream.start(ctx, processes, where.upstream)
+        metering = gateway_server.Metering(limits=True)
+        litellm_redis: str | None = None
+        options: dict[str, Any] = {}
+        config_text = LITELLM_CONFIG.format(model=MODEL, api_base=f"{engine_url}/v1", master_key=MASTER_KEY)
+        if production:
+            from tests.databases import postgres_server  # its throwaway server, as the tests'
+
+            redis_url, _ = services.enter_context(redis_server(where.upstream))
+            metering = gateway_server.Metering(limits=True, redis_url=redis_url)
+            options["database_url"] = services.enter_context(postgres_server())
+            litellm_redis, _ = services.enter_context(redis_server(where.upstream))
+            config_text = config_text.replace("      api_key: sk-fake\n",
+                                              "      api_key: sk-fake\n" + LITELLM_MODEL_LIMITS)
+            port = litellm_redis.rsplit(":", 1)[1].split("/")[0]
+            config_text += LITELLM_SHARED_LIMITS.format(redis_port=port)
         gateway = gateway_server.start(ctx, processes, name="gateway", model_id=MODEL,
                                        upstream_url=f"{engine_url}/v1", cpu=where.gateway,
-                                       metering=gateway_server.Metering(limits=True))
+                                       metering=metering, **options)
 
         config = workdir / "litellm.yaml"
-        config.write_text(LITELLM_CONFIG.format(model=MODEL, api_base=f"{engine_url}/v1",
-                                                master_key=MASTER_KEY))
+        config.write_text(config_text)
         env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                "LITELLM_TELEMETRY": "False", "DISABLE_ADMIN_UI": "True"}
         env.pop("DATABASE_URL", None)
@@ -149,7 +184,7 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
                              {"Authorization": f"Bearer {gateway.key}"}, {"proxy": gateway.process.pid}),
             "litellm": ProcessTreeTarget("litellm", f"{litellm_url}/v1/chat/completions",
                                          {"Authorization": f"Bearer {MASTER_KEY}"}, {"proxy": proxy.pid}),
-        })
+        }, litellm_redis)
     finally:
         if proxy is not None:
             proxy.terminate()
@@ -159,6 +194,7 @@ def running_stack(where: Placement, litellm: str, console: Console) -> Iterator[
                 proxy.kill()
                 proxy.wait(5)
         stop(processes)
+        services.close()
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 
@@ -239,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
                        stream=None, serial_requests=500, concurrent_requests=2000, max_phase_s=6.0,
                        pin="yes", pin_help="Pin each proxy to a core of its own "
                                            "(default yes: the comparison is per core).")
+    parser.add_argument("--production", action="store_true",
+                        help="llmaas on PostgreSQL + Redis, LiteLLM's router limits in Redis.")
     args = parser.parse_args(argv)
     console = report_console(args.json)
     if not Path(args.litellm).exists():
@@ -247,13 +285,21 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     options, where, facts = prepare(args)
     facts["litellm_version"] = litellm_version(args.litellm)
-    with running_stack(where, args.litellm, console) as stack:
+    with running_stack(where, args.litellm, console, production=args.production) as stack:
         results = uvloop.run(measure(stack, options, console))
+        if stack.litellm_redis is not None:  # proof that LiteLLM's router did count in Redis
+            with redis.Redis.from_url(stack.litellm_redis) as client:
+                facts["litellm_redis_keys"] = sorted(key.decode()[:60] for key in client.keys("*"))[:10]
+            console.print(f"LiteLLM's Redis holds: {facts['litellm_redis_keys']}")
     rows = compare(results)
     facts["config"] = {"rounds": options.rounds, "serial_requests": options.serial_requests,
                        "concurrent_requests": options.concurrent_requests, "max_phase_s": options.max_phase_s,
                        "llmaas": "auth + limits (key and tier) + in-process meter + ledger",
                        "litellm": "master key only, no database, one uvicorn worker"}
+    if args.production:
+        facts["config"] |= {"llmaas": "auth + limits (key and tier) + budget, PostgreSQL + Redis",
+                            "litellm": "master key, model rpm/tpm counted in Redis by its router, "
+                                       "no database, one uvicorn worker"}
     print_report(console, rows, facts)
     if args.json:
         print_json("litellm_compare", facts, rows)

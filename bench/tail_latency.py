@@ -4,6 +4,8 @@ gateway's own view of its event loop (lag samples and garbage collections, from 
     .venv/bin/python -m bench.tail_latency                              settled vs unsettled heap
     .venv/bin/python -m bench.tail_latency --sides settled,production   SQLite + in-process meter vs
                                                                         PostgreSQL + Redis
+    .venv/bin/python -m bench.tail_latency --sides inline,production    settlement before vs after
+                                                                        the answer is sent
     .venv/bin/python -m bench.tail_latency --json
     .venv/bin/python -m bench.tail_latency --sides production --profile OUT.json    py-spy on it
 
@@ -15,6 +17,7 @@ to trip; bench/gateway_server.py):
     production   settled, with PostgreSQL for keys and usage and Redis for limits and budgets
     unledgered   settled, the ledger's records dropped: what its flush once a second costs the tail
     unsampled    settled, without the event-loop lag sampler: what the sampler costs
+    inline       production, each answer settled before it is sent: what settling after it saves
 
 The fake engine answers at once (bench/fake_upstream.py). Phases alternate between the sides, the
 order flipping every round, so a neighbour's load on this shared machine hits each side alike; the
@@ -67,6 +70,7 @@ SIDES = {
     "production": "settled, PostgreSQL + Redis for keys, limits, budgets and usage",
     "unledgered": "settled, usage records dropped instead of written (a diagnosis: no ledger flush)",
     "unsampled": "settled, without the event-loop lag sampler (what the sampler costs)",
+    "inline": "production, each answer settled in Redis before it is sent (the tree before)",
 }
 P99_OVER_P50 = {1: 4.0}  # the targets; 3.0 at every higher concurrency
 PRODUCTION_RPS_RATIO = 0.85  # production / settled
@@ -98,9 +102,10 @@ def running_stack(where: Placement, sides: list[str]) -> Iterator[Stack]:
             pids = {"engine": upstream.pid or 0, "client": os.getpid()}
             gateways = {}
             for side in sides:
-                options: dict[str, Any] = {"settle": side != "unsettled", "sample_loop": side != "unsampled"}
+                options: dict[str, Any] = {"settle": side != "unsettled", "sample_loop": side != "unsampled",
+                                           "settle_inline": side == "inline"}
                 metering = Metering(limits=True, ledger=side != "unledgered")
-                if side == "production":
+                if side in ("production", "inline"):
                     from tests.databases import postgres_server  # its throwaway server, as the tests'
 
                     redis_url, pids["redis"] = services.enter_context(redis_server(where.upstream))

@@ -2,7 +2,8 @@
 
     resolve the model → check and shape the request → screen (guardrails, screening.py)
     → admit (limits, budget reservation) → fetch remote images (images.py)
-    → relay to an engine → settle the real usage (or release the reservation on failure)
+    → relay to an engine → settle the real usage once the answer is sent (or release the
+      reservation on failure)
 
 Authentication happens before (api/deps.py) and hands over the caller. What differs per endpoint
 family — its checks, its upstream body, its upper bounds, where its usage is — lives in one module
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -51,6 +53,9 @@ class Reply:
     limits: LimitState | None = None
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)  # lifecycle notices
+    # Run once the answer is sent (serve's `settle_after`): settling in a shared meter is a round trip
+    # the client need not wait for. Whoever renders the Reply must run it, or the usage is not billed.
+    after: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -133,8 +138,13 @@ class Gateway:
     def router(self) -> Router:
         return self.served.router
 
-    async def serve(self, family: Family[RequestT], request: RequestT, caller: Caller) -> Reply:
-        """Answer one request of `family` for `caller`: the steps below, in this order."""
+    async def serve(self, family: Family[RequestT], request: RequestT, caller: Caller, *,
+                    settle_after: bool = False) -> Reply:
+        """Answer one request of `family` for `caller`: the steps below, in this order.
+
+        `settle_after`: a non-streamed answer's settlement is left to `Reply.after`, which the caller
+        runs once the answer is sent (api/openai/responses.py's `render` does); otherwise it is done
+        before returning."""
         resolution = self.model(request.model, family.capability, family.endpoint)
         entry = resolution.served
         remote = RemoteImages()
@@ -181,14 +191,17 @@ class Gateway:
         except BaseException:
             await self.accounting.release(ticket)  # nothing was served
             raise
+        usage = family.usage(call, {} if call.form is not None else body)
+        settlement = partial(self.accounting.settle, ticket, usage)
+        if not settle_after:
+            await settlement()
+        after = settlement if settle_after else None
         if call.form is not None:
-            await self.accounting.settle(ticket, family.usage(call, {}))
-            return Reply(raw, ticket.limits, media_type, headers)
-        await self.accounting.settle(ticket, family.usage(call, body))
+            return Reply(raw, ticket.limits, media_type, headers, after=after)
         family.finish(request, body)
         body["model"] = entry.id  # clients see the catalog's name, whatever the engine calls it
         self.metrics.count_tokens(entry.id, body.get("usage"))
-        return Reply(body, ticket.limits, headers=headers)
+        return Reply(body, ticket.limits, headers=headers, after=after)
 
     def label(self, model: str) -> str:
         """What metrics and logs may call a requested model: its name when the catalog has it (an id

@@ -44,7 +44,7 @@ async def _form(request: Request) -> Form:
 async def create_transcription(request: Request, caller: CallerDep, gateway: GatewayDep) -> Response:
     transcription = read_transcription(await _form(request))
     request_facts(request).model = gateway.label(transcription.model)
-    return render(await gateway.serve(TRANSCRIBE, transcription, caller))
+    return render(await gateway.serve(TRANSCRIBE, transcription, caller, settle_after=True))
 
 
 @router.post("/v1/audio/translations", summary="Translate speech into English text",
@@ -52,4 +52,4 @@ async def create_transcription(request: Request, caller: CallerDep, gateway: Gat
 async def create_translation(request: Request, caller: CallerDep, gateway: GatewayDep) -> Response:
     translation = read_translation(await _form(request))
     request_facts(request).model = gateway.label(translation.model)
-    return render(await gateway.serve(TRANSLATE, translation, caller))
+    return render(await gateway.serve(TRANSLATE, translation, caller, settle_after=True))

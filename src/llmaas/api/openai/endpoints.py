@@ -130,7 +130,7 @@ async def _answer(
     gateway: Gateway = app.state.gateway
     known.model = gateway.label(request.model)
     caller = Caller(key=key, request_id=known.request_id)
-    return render(await gateway.serve(endpoint.family, request, caller))
+    return render(await gateway.serve(endpoint.family, request, caller, settle_after=True))
 
 
 async def _read(receive: Receive) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from llmaas.api.openai import ratelimits
@@ -21,9 +22,11 @@ class ORJSONResponse(Response):
 
 
 def render(reply: Reply) -> Response:
+    """The reply as a response; its `after` (the settlement) runs once the body is sent."""
     headers = {**ratelimits.headers(reply.limits), **reply.headers}
+    after = None if reply.after is None else BackgroundTask(reply.after)
     if isinstance(reply.body, dict):
-        return ORJSONResponse(reply.body, headers=headers)
+        return ORJSONResponse(reply.body, headers=headers, background=after)
     if isinstance(reply.body, bytes):
-        return Response(reply.body, headers=headers, media_type=reply.media_type)
+        return Response(reply.body, headers=headers, media_type=reply.media_type, background=after)
     return StreamingResponse(reply.body, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers})
