@@ -201,6 +201,7 @@ def test_usage_is_grouped_and_exported(admin: Admin) -> None:
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert exported.headers["content-type"].startswith("text/csv")
     assert [(r["model"], r["cost_eur"]) for r in rows] == [("a", "1.75"), ("b", "0.5")]
+    assert [(r["guardrail_flagged"], r["guardrail_blocked"]) for r in rows] == [("0", "0"), ("0", "0")]
     assert admin.call("GET", "/usage", params={"tenant": "ghost"}).status_code == 404
     assert admin.call("GET", "/usage", params={"group_by": "colour"}).status_code == 400
 

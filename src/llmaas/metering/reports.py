@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -9,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from llmaas.metering.ledger import SUMMED, UsageCounts, usage_rows
+from llmaas.tenancy.money import to_eur
 
 GroupBy = Literal["day", "model", "key"]
 
@@ -55,3 +59,19 @@ def report(
 def month_start(now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+CSV_COLUMNS = ("requests", "input_tokens", "output_tokens", "audio_seconds", "billed_minutes", "documents",
+               "cost_eur", "energy_wh", "guardrail_flagged", "guardrail_blocked")
+
+
+def as_csv(groups: Iterable[UsageTotals], group_by: GroupBy) -> str:
+    """A report as the CSV the admin API and the console export: one row a group, costs in euros."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([group_by, *CSV_COLUMNS])
+    for g in groups:
+        writer.writerow([g.group, g.requests, g.input_tokens, g.output_tokens, g.audio_seconds,
+                         g.billed_minutes, g.documents, to_eur(g.cost_nano), g.energy_wh,
+                         g.guardrail_flagged, g.guardrail_blocked])
+    return buffer.getvalue()

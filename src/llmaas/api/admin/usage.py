@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated
@@ -16,7 +14,7 @@ from starlette.responses import Response
 from llmaas.api.admin.deps import AdminDep, DatabaseDep
 from llmaas.api.admin.schemas import UsageGroup, UsageReport
 from llmaas.auth import KeyService
-from llmaas.metering.reports import GroupBy, UsageTotals, report
+from llmaas.metering.reports import GroupBy, UsageTotals, as_csv, report
 from llmaas.tenancy import TenantService
 from llmaas.tenancy.money import to_eur
 
@@ -66,12 +64,5 @@ async def usage_csv(
 ) -> Response:
     groups = await run_in_threadpool(lambda: _totals(
         database, tenant=tenant, key=key, model=model, start=start, end=end, group_by=group_by))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([group_by, "requests", "input_tokens", "output_tokens", "audio_seconds",
-                     "billed_minutes", "documents", "cost_eur", "energy_wh"])
-    for g in groups:
-        writer.writerow([g.group, g.requests, g.input_tokens, g.output_tokens, g.audio_seconds,
-                         g.billed_minutes, g.documents, to_eur(g.cost_nano), g.energy_wh])
-    return Response(buffer.getvalue(), media_type="text/csv",
+    return Response(as_csv(groups, group_by), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="usage.csv"'})

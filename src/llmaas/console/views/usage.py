@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -15,7 +13,7 @@ from starlette.responses import Response
 from llmaas.console.guard import PRINTABLE, ConsoleDep, PrincipalDep, render
 from llmaas.console.roles import Principal
 from llmaas.errors import NotFound
-from llmaas.metering.reports import GroupBy, UsageTotals, report
+from llmaas.metering.reports import GroupBy, UsageTotals, as_csv, report
 from llmaas.tenancy import TenantService
 from llmaas.tenancy.money import to_eur
 
@@ -59,14 +57,7 @@ async def usage(request: Request, principal: PrincipalDep, console: ConsoleDep, 
 @router.get("/usage.csv")
 async def usage_csv(principal: PrincipalDep, console: ConsoleDep, query: QueryDep) -> Response:
     groups = await _totals(console, principal, query)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([query.group_by, "requests", "input_tokens", "output_tokens", "audio_seconds",
-                     "billed_minutes", "documents", "cost_eur", "energy_wh"])
-    for g in groups:
-        writer.writerow([g.group, g.requests, g.input_tokens, g.output_tokens, g.audio_seconds,
-                         g.billed_minutes, g.documents, to_eur(g.cost_nano), g.energy_wh])
-    return Response(buffer.getvalue(), media_type="text/csv",
+    return Response(as_csv(groups, query.group_by), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="usage.csv"'})
 
 
