@@ -3,13 +3,13 @@
 An agent with two function tools, streamed, answers a question that needs both. A 0.5B model does
 not reliably choose tools on its own (left free, it calls the same one again and again), so the tool
 turns use `tool_choice: "required"` (the gateway generates the call under a constraint: a valid call
-to one of the tools offered), and each tool is offered until it has answered (`is_enabled`); the run
-ends once both have. A last turn, with no tool left, writes the answer from the conversation the SDK
-sends back (function calls and their outputs as input items) as structured output (`output_type`,
-sent as `text.format` json_schema): left to write free text after tool calls, the small model writes
-more calls as text until its token bound. The test asserts what the platform
-guarantees: the calls and their arguments, the events, the usage, every event in OpenAI's schema,
-never the model's wording.
+to one of the tools offered, or several at once, as parallel calls are allowed), and each tool is
+offered until it has answered (`is_enabled`); the run ends once both have. A last turn, with no
+tool left, writes the answer from the conversation the SDK sends back (function calls and their
+outputs as input items) as structured output (`output_type`, sent as `text.format` json_schema):
+left to write free text after tool calls, the small model writes more calls as text until its token
+bound. The test asserts what the platform guarantees: the calls and their arguments, the events, the
+usage, every event in OpenAI's schema, never the model's wording.
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def test_an_agent_calls_both_tools_and_answers(served: Served) -> None:
     for event in events:
         conforms("ResponseStreamEvent", event.model_dump(mode="json", exclude_unset=True, by_alias=True))
     completed = [e.response for e in events if e.type == "response.completed"]
-    assert len(completed) == len(names) + 1  # one response per tool turn, and the answer's
+    # one response per tool turn, and the answer's; "required" allows parallel calls, so a turn may
+    # make both calls at once
+    assert 2 <= len(completed) <= len(names) + 1
     assert all(r.usage is not None and r.usage.output_tokens > 0 for r in completed)
     assert completed[-1].text.format.type == "json_schema"
     kinds = {e.type for e in events}

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from llmaas.gateway.shapes import PLATFORM_FINGERPRINT
@@ -72,6 +73,27 @@ def test_without_parallel_calls_one_call_comes(served: Served) -> None:
         messages=[{"role": "user", "content": "Weather and local time in Rome? Use the tools."}],
     )
     assert len(reply.choices[0].message.tool_calls or []) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_required_with_parallel_calls_makes_valid_calls_for_two_cities(served: Served, stream: bool) -> None:
+    options: Any = {
+        "model": MODEL, "tools": TOOLS, "tool_choice": "required", "max_tokens": 200, "temperature": 0,
+        "messages": [{"role": "user", "content": "What is the weather in Paris and in Rome? Use the tools."}],
+    }
+    client = served.client()
+    if stream:
+        with client.chat.completions.stream(**options) as events:
+            reply = events.get_final_completion()
+    else:
+        reply = client.chat.completions.create(**options)
+    assert reply.choices[0].finish_reason == "tool_calls"
+    calls = reply.choices[0].message.tool_calls or []
+    assert calls, "at least one call (a 0.5B model may make only one)"
+    assert len({call.id for call in calls}) == len(calls)
+    for call in calls:
+        assert call.function.name in ("get_weather", "get_time")
+        jsonschema.validate(json.loads(call.function.arguments), CITY)
 
 
 def test_answers_carry_no_engine_internals(served: Served) -> None:

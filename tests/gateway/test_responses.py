@@ -99,6 +99,23 @@ def test_a_required_or_named_tool_choice_is_generated_under_a_constraint(
         assert sent["response_format"]["json_schema"]["name"] == "tool_call"
 
 
+def test_required_with_parallel_calls_gives_a_function_call_item_per_call(
+    platform: Platform, engine: FakeEngine
+) -> None:
+    engine.pieces = ['[{"name": "get_weather", "arguments": {"city": "Paris"}}, ',
+                     '{"name": "get_weather", "arguments": {"city": "Rome"}}]']
+    options: Any = {"model": "chat-model", "input": "Paris and Rome?", "tools": [WEATHER],
+                    "tool_choice": "required"}
+    response = platform.client.responses.create(**options)
+    assert engine.requests[-1]["response_format"]["json_schema"]["name"] == "tool_calls"
+    with platform.client.responses.stream(**options) as stream:
+        streamed = stream.get_final_response()
+    for reply in (response, streamed):
+        calls = [item for item in reply.output if isinstance(item, ResponseFunctionToolCall)]
+        assert [json.loads(call.arguments)["city"] for call in calls] == ["Paris", "Rome"]
+        assert len({call.call_id for call in calls}) == 2
+
+
 def test_text_format_becomes_the_engines_response_format(platform: Platform, engine: FakeEngine) -> None:
     schema: dict[str, Any] = {"type": "object", "properties": {"answer": {"type": "string"}},
                               "required": ["answer"]}

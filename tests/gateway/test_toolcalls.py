@@ -7,7 +7,13 @@ import openai
 import pytest
 
 from llmaas.errors import InvalidRequest
-from llmaas.gateway.toolcalls import call_schema, constrain_tool_choice, recover_tool_calls
+from llmaas.gateway.toolcalls import (
+    MAX_PARALLEL_CALLS,
+    call_schema,
+    calls_schema,
+    constrain_tool_choice,
+    recover_tool_calls,
+)
 from llmaas.wire.requests import ChatCompletionRequest, Tool
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
@@ -106,13 +112,63 @@ def test_a_named_tool_choice_becomes_required_over_that_tool_under_its_schema() 
     }
 
 
-def test_required_is_constrained_to_a_call_of_any_tool() -> None:
-    asked = request(tool_choice="required")
+def test_required_without_parallel_calls_is_constrained_to_one_call_of_any_tool() -> None:
+    asked = request(tool_choice="required", parallel_tool_calls=False)
     payload = asked.model_dump(exclude_unset=True, by_alias=True)
     constrain_tool_choice(asked, payload)
     schema = payload["response_format"]["json_schema"]["schema"]
     assert [v["properties"]["name"]["const"] for v in schema["anyOf"]] == ["get_weather", "get_time"]
     assert len(payload["tools"]) == 2
+
+
+@pytest.mark.parametrize("parallel", [None, True])
+def test_required_with_parallel_calls_is_constrained_to_an_array_of_calls(parallel: bool | None) -> None:
+    asked = request(tool_choice="required", **({} if parallel is None else {"parallel_tool_calls": parallel}))
+    payload = asked.model_dump(exclude_unset=True, by_alias=True)
+    constrain_tool_choice(asked, payload)
+    assert payload["tool_choice"] == "required" and len(payload["tools"]) == 2
+    schema = payload["response_format"]["json_schema"]["schema"]
+    assert schema["type"] == "array" and schema["minItems"] == 1 and schema["maxItems"] == MAX_PARALLEL_CALLS
+    assert [v["properties"]["name"]["const"] for v in schema["items"]["anyOf"]] == ["get_weather", "get_time"]
+
+
+def test_a_named_choice_stays_one_call_with_parallel_calls() -> None:
+    asked = request(tool_choice={"type": "function", "function": {"name": "get_time"}},
+                    parallel_tool_calls=True)
+    payload = asked.model_dump(exclude_unset=True, by_alias=True)
+    constrain_tool_choice(asked, payload)
+    assert payload["response_format"]["json_schema"]["schema"]["type"] == "object"
+
+
+def test_an_array_of_calls_becomes_as_many_tool_calls() -> None:
+    content = ('[{"name": "get_weather", "arguments": {"city": "Paris"}},\n'
+               ' {"name": "get_weather", "arguments": {"city": "Rome"}}]')
+    body = answer(content)
+    recover_tool_calls(request(tool_choice="required"), body)
+    choice = body["choices"][0]
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    calls = choice["message"]["tool_calls"]
+    assert [json.loads(c["function"]["arguments"])["city"] for c in calls] == ["Paris", "Rome"]
+    assert len({c["id"] for c in calls}) == 2 and all(c["id"].startswith("call_") for c in calls)
+
+
+@pytest.mark.parametrize("content", [
+    '[{"name": "get_weather", "arguments": {}}, {"name": "delete_everything", "arguments": {}}]',
+    '[{"name": "get_weather", "arguments": {}}, "Paris"]',
+    "[]",
+])
+def test_an_array_with_anything_but_calls_passes_untouched(content: str) -> None:
+    body = answer(content)
+    recover_tool_calls(request(tool_choice="required"), body)
+    assert body == answer(content)
+
+
+def test_an_array_of_calls_counts_only_where_the_engine_was_asked_for_one() -> None:
+    content = '[{"name": "get_weather", "arguments": {}}, {"name": "get_time", "arguments": {}}]'
+    for asked in (request(), request(tool_choice="required", parallel_tool_calls=False)):
+        body = answer(content)
+        recover_tool_calls(asked, body)
+        assert body == answer(content)
 
 
 @pytest.mark.parametrize("choice", [None, "auto", "none"])
@@ -142,6 +198,14 @@ def test_references_in_parameters_still_resolve_in_the_call_schema() -> None:
     assert both["anyOf"][1]["properties"]["arguments"]["properties"]["at"] == {"$ref": "#/$defs/1_Place"}
     assert set(both["$defs"]) == {"0_Place", "1_Place"}
     assert parameters["$defs"], "the request's own schema is left as it was"
+    array = calls_schema([one, two])
+    second = array["items"]["anyOf"][1]["properties"]["arguments"]
+    assert second["properties"]["at"] == {"$ref": "#/$defs/1_Place"}
+    assert set(array["$defs"]) == {"0_Place", "1_Place"} and "$defs" not in array["items"]
+    recursive = {"type": "object", "properties": {"next": {"$ref": "#"}}}
+    tree = Tool.model_validate({"type": "function", "function": {"name": "t", "parameters": recursive}})
+    assert calls_schema([tree])["items"]["properties"]["arguments"]["properties"]["next"] == {
+        "$ref": "#/items/properties/arguments"}
 
 
 # -- through the gateway, with the SDK -------------------------------------------------------------
@@ -172,6 +236,43 @@ def test_the_sdk_gets_the_same_call_streamed_or_not(
         assert call.function.name == "get_weather"  # type: ignore[union-attr]
         assert json.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
     assert not [c for c in chunks if c.type == "content.delta"]
+
+
+TWO_CALLS = ['[{"name": "get_', 'weather", "arguments": {"', 'city": "Paris"', "}}, ",
+             '{"name": "get_weather", ', '"arguments": {"city": "Ro', 'me"}}]']
+
+
+def test_two_calls_the_engine_writes_reach_the_sdk_as_two_tool_calls_streamed_or_not(
+    platform: Platform, engine: FakeEngine
+) -> None:
+    engine.pieces = TWO_CALLS
+    options: Any = {"model": "chat-model", "messages": ASK, "tools": [TOOL, OTHER], "tool_choice": "required"}
+    whole = platform.client.chat.completions.create(**options)
+    assert engine.requests[-1]["response_format"]["json_schema"]["schema"]["type"] == "array"
+    with platform.client.chat.completions.stream(**options) as stream:
+        chunks = [event.chunk for event in stream if event.type == "chunk"]
+        streamed = stream.get_final_completion()
+    for reply in (whole, streamed):
+        assert reply.choices[0].finish_reason == "tool_calls"
+        assert reply.choices[0].message.content is None
+        calls = reply.choices[0].message.tool_calls or []
+        assert [json.loads(c.function.arguments) for c in calls] == [
+            {"city": "Paris"}, {"city": "Rome"}]
+        assert len({c.id for c in calls}) == 2
+    deltas = [d for c in chunks if c.choices for d in c.choices[0].delta.tool_calls or []]
+    heads = [d for d in deltas if d.id]
+    assert [d.index for d in heads] == [0, 1]
+    assert all(d.function and d.function.name == "get_weather" and d.function.arguments == "" for d in heads)
+    assert [d.index for d in deltas] == sorted(d.index for d in deltas), "each call whole before the next"
+
+
+def test_without_parallel_calls_the_engine_is_asked_for_one_call(
+    platform: Platform, engine: FakeEngine
+) -> None:
+    platform.client.chat.completions.create(model="chat-model", messages=ASK, tools=[TOOL, OTHER],
+                                            tool_choice="required", parallel_tool_calls=False)
+    schema = engine.requests[-1]["response_format"]["json_schema"]["schema"]
+    assert "anyOf" in schema and "items" not in schema
 
 
 def test_a_named_choice_reaches_the_engine_as_a_constrained_required_call(

@@ -144,3 +144,65 @@ def test_calls_the_engine_parsed_pass_through_and_only_one_without_parallel_call
     whole = assembled(flat(edited(single, events)))
     assert [call["name"] for call in whole["calls"]] == ["get_weather"]
     assert whole["finish"] == "tool_calls"
+
+
+# -- "required" with parallel calls: an array of calls ---------------------------------------------
+
+SEVERAL = ToolPolicy(frozenset({"get_weather", "get_time"}), forced=True, single=False, several=True)
+# As Qwen2.5 writes an array of calls under the constraint, piece by piece.
+TWO_CALLS = ["[", *CALL[:-1], '"}},', ' {"', "name", '":', ' "get_time",', ' "arguments":', ' {"city": "Ro',
+             'me"}', "}]"]
+
+
+def split(pieces: list[str], size: int) -> list[str]:
+    text = "".join(pieces)
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+@pytest.mark.parametrize("pieces",
+                         [TWO_CALLS, split(TWO_CALLS, 1), split(TWO_CALLS, 7), ["".join(TWO_CALLS)]],
+                         ids=["tokens", "chars", "sevens", "whole"])
+def test_an_array_of_calls_streams_as_calls_with_their_own_index_and_id(pieces: list[str]) -> None:
+    out = flat(edited(SEVERAL, stream(pieces)))
+    whole = assembled(out)
+    assert whole["content"] == "" and whole["finish"] == "tool_calls"
+    assert [(call["name"], json.loads(call["arguments"])) for call in whole["calls"]] == [
+        ("get_weather", {"city": "Paris"}), ("get_time", {"city": "Rome"})]
+    assert len({call["id"] for call in whole["calls"]}) == 2
+    deltas = [c["choices"][0]["delta"]["tool_calls"][0] for c in out
+              if c["choices"] and "tool_calls" in c["choices"][0]["delta"]]
+    heads = [d for d in deltas if "id" in d]
+    assert [(d["index"], d["function"]) for d in heads] == [
+        (0, {"name": "get_weather", "arguments": ""}), (1, {"name": "get_time", "arguments": ""})]
+    indexes = [d["index"] for d in deltas]
+    assert indexes == sorted(indexes), "each call whole before the next"
+
+
+def test_each_call_of_an_array_goes_out_as_it_is_written() -> None:
+    out = edited(SEVERAL, stream(TWO_CALLS))
+    second = TWO_CALLS.index(" {\"city\": \"Ro") + 1  # the piece that opens the second call's arguments
+    assert [c["choices"][0]["delta"]["tool_calls"][0]["index"] for c in out[second]] == [1, 1]
+    assert not [c for c in flat(out[second + 1:]) if c["choices"] and "tool_calls" in c["choices"][0]["delta"]
+                and c["choices"][0]["delta"]["tool_calls"][0]["index"] > 1]
+
+
+def test_one_call_where_an_array_was_asked_still_streams_as_a_call() -> None:
+    whole = assembled(flat(edited(SEVERAL, stream(CALL))))
+    assert [call["name"] for call in whole["calls"]] == ["get_weather"] and whole["finish"] == "tool_calls"
+
+
+def test_an_array_drops_what_follows_it_and_a_call_cut_short_stays_unfinished() -> None:
+    noise = '\n[{"name": "get_weather", "arguments": {}}]'
+    whole = assembled(flat(edited(SEVERAL, stream([*TWO_CALLS, noise]))))
+    assert len(whole["calls"]) == 2 and whole["content"] == ""
+    cut = assembled(flat(edited(SEVERAL, stream(TWO_CALLS[:-2], "length"))))
+    assert [call["name"] for call in cut["calls"]] == ["get_weather", "get_time"]
+    assert cut["finish"] == "length"
+
+
+def test_an_array_with_keys_in_another_order_is_recognised_at_the_end() -> None:
+    pieces = ['[{"arguments": {"city": "Oslo"},', ' "name": "get_time"},',
+              ' {"arguments": {}, "name": "get_weather"}]']
+    whole = assembled(flat(edited(SEVERAL, stream(pieces))))
+    assert whole["finish"] == "tool_calls"
+    assert [c["name"] for c in whole["calls"]] == ["get_time", "get_weather"]

@@ -6,9 +6,11 @@ Once the call's head (`{"name": "get_weather", "arguments": `) is in, the client
 chunking: a first chunk with the call's index, id, type, name and empty arguments, then the
 arguments in the pieces the engine wrote them, then `finish_reason: "tool_calls"`.
 
-A forced call (toolcalls.py constrained it) goes out as it is generated. Any other call is held
-until the answer ends: only an answer that is nothing but a call is one, as for a whole answer
-(`parse_call`), so a streamed answer and the same answer not streamed always agree.
+A forced call (toolcalls.py constrained it) goes out as it is generated; where the constraint is an
+array of calls, each call after the first gets the next index and its own id once its head is in, and
+what closes the array ends the calls. Any other call is held until the answer ends: only an answer
+that is nothing but a call is one, as for a whole answer (`parse_calls`), so a streamed answer and the
+same answer not streamed always agree.
 Calls the engine parsed itself pass through (only the first when `parallel_tool_calls` is false).
 """
 
@@ -21,12 +23,14 @@ from typing import Any
 
 import orjson
 
-from llmaas.gateway.toolcalls import OPENING, ToolPolicy, new_call_id, parse_call
+from llmaas.gateway.toolcalls import MAX_PARALLEL_CALLS, OPENING, ToolPolicy, new_call_id, parse_calls
 
 _PREFIXES = ("```json", "<tool_call>")  # what a call's text may begin with, before its `{`
 _FIRST_KEY = re.compile(r'\{\s*"([^"\\]*)"')
 _NAME = re.compile(r'\{\s*"name"\s*:\s*"([^"\\]*)"')
 _HEAD = re.compile(r'\{\s*"name"\s*:\s*"([^"\\]*)"\s*,\s*"(?:arguments|parameters)"\s*:\s*(?=\{)')
+_NEXT = re.compile(r"\s*\}\s*,\s*(?=\{)")  # between two calls of an array: the first's `}`, a comma
+_ARRAY = re.compile(r"\[\s*")
 _CALL_KEYS = ("name", "arguments", "parameters")
 MAX_HELD_CHARS = 2048  # content that has not shown a call's head by then is text
 
@@ -49,6 +53,8 @@ class ToolCallStream:
         self.held: list[bytes] = []  # a call not yet known to be one: its chunks, for the end
         self.envelope: dict[str, Any] = {}  # id, object, created, model: for the chunks written here
         self.arguments = _Arguments()
+        self.index = 0  # the call being written, in an array of calls
+        self.between = ""  # an array's text since the last call's arguments closed
 
     def edit(self, data: bytes) -> list[bytes]:
         """The events `data` becomes for the client: itself, none (held), or several."""
@@ -92,7 +98,7 @@ class ToolCallStream:
     def _content(self, content: str) -> list[bytes]:
         if self.state is _State.CLOSED:
             self.text += content  # after a forced call: noise; after another, decided at the end
-            return []
+            return self._next_call(content) if self.policy.several else []
         if self.state is _State.CALL:
             self.text += content
             return self._call_piece(content)
@@ -109,7 +115,7 @@ class ToolCallStream:
         stripped = self.text.lstrip().lower()
         if any(prefix.startswith(stripped) for prefix in _PREFIXES):
             return _State.UNDECIDED
-        rest = self.text[OPENING.match(self.text).end():]  # type: ignore[union-attr]
+        rest = self._call_text()
         if not rest:
             return _State.UNDECIDED
         if rest[0] != "{" or len(self.text) > MAX_HELD_CHARS:
@@ -121,23 +127,50 @@ class ToolCallStream:
         return _State.CALL if _HEAD.match(rest) else _State.UNDECIDED
 
     def _start_call(self) -> list[bytes]:
-        self.state = _State.CALL
+        return self._head(self._call_text())
+
+    def _call_text(self) -> str:
+        """The content after what may open a call (and, for an array of calls, the array)."""
         rest = self.text[OPENING.match(self.text).end():]  # type: ignore[union-attr]
-        head = _HEAD.match(rest)
+        if self.policy.several and (array := _ARRAY.match(rest)):
+            return rest[array.end():]
+        return rest
+
+    def _head(self, text: str) -> list[bytes]:
+        """`text` begins with a call's head: its first chunk, then what follows as its arguments."""
+        self.state = _State.CALL
+        head = _HEAD.match(text)
         assert head is not None
         first = self._chunk({"tool_calls": [{
-            "index": 0, "id": new_call_id(), "type": "function",
+            "index": self.index, "id": new_call_id(), "type": "function",
             "function": {"name": head[1], "arguments": ""},
         }]})
-        return self._out([first]) + self._call_piece(rest[head.end():])
+        return self._out([first]) + self._call_piece(text[head.end():])
 
     def _call_piece(self, piece: str) -> list[bytes]:
         taken = self.arguments.feed(piece)
+        out: list[bytes] = []
+        if taken:
+            out = self._out([self._chunk({"tool_calls": [{"index": self.index,
+                                                           "function": {"arguments": taken}}]})])
         if self.arguments.closed:
             self.state = _State.CLOSED
-        if not taken:
+            if self.policy.several:
+                out += self._next_call(piece[len(taken):])
+        return out
+
+    def _next_call(self, content: str) -> list[bytes]:
+        """In an array of calls: the next call, once its head is in (nothing after the array's end)."""
+        self.between += content
+        if len(self.between) > MAX_HELD_CHARS or self.index + 1 >= MAX_PARALLEL_CALLS:
             return []
-        return self._out([self._chunk({"tool_calls": [{"index": 0, "function": {"arguments": taken}}]})])
+        after = _NEXT.match(self.between)
+        if after is None or not _HEAD.match(self.between, after.end()):
+            return []
+        text, self.between = self.between[after.end():], ""
+        self.index += 1
+        self.arguments = _Arguments()
+        return self._head(text)
 
     def _out(self, chunks: list[bytes]) -> list[bytes]:
         """A forced call goes out now; any other waits for the end of the answer."""
@@ -152,13 +185,12 @@ class ToolCallStream:
         out: list[bytes] = []
         unforced_call = self.state in (_State.CALL, _State.CLOSED) and not self.policy.forced
         if self.state is _State.UNDECIDED or unforced_call:
-            call = parse_call(self.text, self.policy)
-            if call is None:
+            calls = parse_calls(self.text, self.policy)
+            if not calls:
                 out += self._give_up_text()
             else:
-                if not self.held:  # a call whose head was not recognised as it came (keys in another order)
-                    name, arguments = call
-                    self._start_written_call(name, json.dumps(arguments))
+                if not self.held:  # calls whose head was not recognised as it came (keys in another order)
+                    self._written_calls(calls)
                 out += self.held
                 choice["finish_reason"] = "tool_calls"
         elif self.state is _State.CLOSED:  # a forced call, complete
@@ -167,12 +199,15 @@ class ToolCallStream:
         self.state = _State.TEXT
         return [*out, orjson.dumps(chunk)]
 
-    def _start_written_call(self, name: str, arguments: str) -> None:
-        self.held = [
-            self._chunk({"tool_calls": [{"index": 0, "id": new_call_id(), "type": "function",
-                                         "function": {"name": name, "arguments": ""}}]}),
-            self._chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments}}]}),
-        ]
+    def _written_calls(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
+        self.held = []
+        for index, (name, arguments) in enumerate(calls):
+            self.held += [
+                self._chunk({"tool_calls": [{"index": index, "id": new_call_id(), "type": "function",
+                                             "function": {"name": name, "arguments": ""}}]}),
+                self._chunk({"tool_calls": [{"index": index,
+                                             "function": {"arguments": json.dumps(arguments)}}]}),
+            ]
 
     def _give_up_text(self) -> list[bytes]:
         """What was held goes out as content."""
