@@ -3,6 +3,7 @@
     PYTHONPATH=src:. .venv/bin/python -m bench.stream_events
     PYTHONPATH=src:. .venv/bin/python -m bench.stream_events --base /tmp/base/src    base vs now
     PYTHONPATH=src:. .venv/bin/python -m bench.stream_events --burst     the events all at once
+    PYTHONPATH=src:. .venv/bin/python -m bench.stream_events --bare      and the libraries' floor
 
 One gateway per side (settled, in-process limits and budget, the ledger on) in front of the fake
 engine, which streams one write per event, 1 ms apart (each event reaches the gateway alone, as a
@@ -11,7 +12,9 @@ every round), `--requests` streams of `--long` content events and as many of 1 e
 reading each to its end. The gateway's CPU (all threads, from the scheduler) per long stream minus
 per short one, divided by the events between them, is the relay's cost per event: what a request
 costs whatever its length cancels out. `--base DIR` runs a second gateway on another tree's `src`
-(`git archive REV src | tar -x -C DIR/..`): the change's before and after in one run.
+(`git archive REV src | tar -x -C DIR/..`): the change's before and after in one run. `--bare` adds
+a side that is no gateway at all (bench/bare_relay.py): uvicorn and aiohttp relaying each read as one
+write, what any Python relay on these libraries pays per event.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from multiprocessing.process import BaseProcess
 
 import aiohttp
 
-from bench import fake_upstream, gateway_server
+from bench import bare_relay, fake_upstream, gateway_server
 from bench.common import cpu_seconds, stop
 from bench.gateway_server import Metering
 
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", action="store_true",
                         help="The engine writes all events at once (the relay reads and writes several "
                              "at a time) instead of 1 ms apart.")
+    parser.add_argument("--bare", action="store_true",
+                        help="Also a bare relay on the same libraries, without the gateway (the floor).")
     args = parser.parse_args(argv)
     ctx = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = []
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 if src is not None:
                     sys.path.remove(os.path.abspath(src))
+        if args.bare:
+            sides["bare"] = bare_relay.start(ctx, processes, upstream_url=f"{upstream_url}/v1")
         for started in sides.values():  # warm up: connections, first-request work
             cpu_per_stream(started, events=args.long, requests=3, burst=args.burst)
         per_event: dict[str, list[float]] = {side: [] for side in sides}
@@ -103,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
             ratios = [n / b for n, b in zip(per_event["now"], per_event["base"], strict=True) if b]
             print(f"now / base per round: {' '.join(f'{r:.2f}' for r in ratios)}; "
                   f"median {statistics.median(ratios):.2f}")
+        if "bare" in per_event:
+            above = [n - b for n, b in zip(per_event["now"], per_event["bare"], strict=True)]
+            print(f"now - bare per round (what the gateway adds to the libraries' floor), µs: "
+                  f"{' '.join(f'{a:.1f}' for a in above)}; median {statistics.median(above):.1f}")
         print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:
         stop(processes)

@@ -66,10 +66,11 @@ async def _relay(
         yield b""
         rename = _renamer(target.model, public_model)
         pending = b""
+        read = response.content.readany  # what `iter_any` calls, without its iterator's frame per read
         try:
             # One read and one write per network chunk, not per line: a busy engine's chunk often
             # holds several events, and each pass through the loop and the ASGI stack costs CPU.
-            async for received in response.content.iter_any():
+            while received := await read():
                 *events, pending = _events(pending + received)
                 if relayed := b"".join([tally.event(event) for event in events]):
                     yield rename(relayed)
