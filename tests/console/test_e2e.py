@@ -54,6 +54,11 @@ def test_operator_and_tenant_administrator_each_through_their_own_provider(
     expect(operator.get_by_role("cell", name="acme", exact=True)).to_be_visible()
     accessible(operator)
     shot(operator, "tenants")
+    # acme's own provider may claim only the e-mail domains the operator grants acme.
+    operator.get_by_role("link", name="acme", exact=True).click()
+    operator.get_by_label("E-mail domains").fill("acme.test")
+    operator.get_by_role("button", name="Save tenant").click()
+    expect(operator).to_have_url(re.compile(r"/console/tenants$"))
 
     # acme's administrator, let in once by a break-glass link, connects acme's own provider.
     link = issue_login_link(site.settings, site.database, tenant="acme")

@@ -203,6 +203,9 @@ def test_the_operator_edits_a_tiers_limits_and_policy_and_a_tenants_credit(conso
         ("/console/tiers/standard", {"guardrail": "strict"}, "off, flag or block"),
         ("/console/tenants/acme", {"from": "tenant", "prepaid_credit_eur": "-1"}, "amount in euros"),
         ("/console/tenants/acme", {"from": "tenant", "prepaid_credit_eur": "lots"}, "amount in euros"),
+        ("/console/tenants/acme", {"from": "tenant", "email_domains": "acme.test, not a domain"},
+         "names such as acme.com"),
+        ("/console/tenants/acme", {"from": "tenant", "email_domains": "localhost"}, "names such as acme.com"),
     ],
 )
 def test_bad_tier_and_tenant_edits_change_nothing(console: Console, path: str, form: dict[str, str],
@@ -349,7 +352,7 @@ def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
          "https://"),
         ("/console/identity", {"tenant": "acme", "issuer": "https://idp.acme.test", "client_id": "c",
                                "client_secret": "s", "email_domains": "operator.test",
-                               "admin_groups": "a"}, 409, "Another provider"),
+                               "admin_groups": "a"}, 400, "not granted acme the e-mail domain operator.test"),
         ("/console/identity", {"tenant": "acme", "issuer": "https://idp.acme.test", "client_id": "c",
                                "client_secret": "s", "email_domains": "", "admin_groups": "a"}, 400,
          "e-mail domain"),
@@ -380,6 +383,7 @@ def test_a_connected_providers_secret_is_kept_and_never_shown(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "acme-provider-secret-do-not-show"
+    TenantService(console.database).update("acme", email_domains=("acme-corp.test", "acme.test"))
     with console.person(Role.TENANT_ADMIN, "acme") as ada:
         saved = _post(ada, "/console/identity", issuer="https://idp.acme.test", client_id="console",
                       client_secret=secret, email_domains="acme.test, @Acme-Corp.test",
@@ -432,3 +436,48 @@ def test_logout_revokes_the_session(console: Console) -> None:
     with console.person(Role.OPERATOR_ADMIN) as client:
         assert _post(client, "/console/logout").status_code == 303
         assert client.get("/console/").status_code == 303
+
+
+def test_a_tenant_claims_only_the_e_mail_domains_the_operator_granted_it(console: Console) -> None:
+    connect = {"issuer": "https://idp.globex.test", "client_id": "console", "client_secret": "s",
+               "admin_groups": "admins"}
+    providers = IdentityProviders(console.database, console.settings)
+    globex_id = TenantService(console.database).id_of("globex")
+    with console.person(Role.TENANT_ADMIN, "globex") as gina:
+        # Nothing granted yet: not even the tenant's own-looking domain, nor gmail.com.
+        for domains in ("globex.test", "gmail.com"):
+            refused = _post(gina, "/console/identity", email_domains=domains, **connect)
+            assert refused.status_code == 400 and f"e-mail domain {domains}" in refused.text
+        assert "granted by the operator: none yet" in gina.get("/console/identity").text
+        assert _post(gina, "/console/tenants/globex", email_domains="globex.test").status_code == 403
+    with console.person(Role.TENANT_VIEWER, "globex") as viewer:
+        assert _post(viewer, "/console/tenants/globex", email_domains="globex.test").status_code == 403
+    with console.person(Role.OPERATOR_VIEWER) as viewer:
+        assert _post(viewer, "/console/tenants/globex", email_domains="globex.test").status_code == 403
+    assert providers.of_tenant(globex_id) is None
+    assert TenantService(console.database).get("globex").email_domains == ()
+
+    with console.person(Role.OPERATOR_ADMIN) as operator:
+        granted = _post(operator, "/console/tenants/globex", email_domains="Globex.test, @globex-corp.test")
+        assert granted.status_code == 303
+        assert 'value="globex-corp.test, globex.test"' in operator.get("/console/tenants/globex").text
+    assert TenantService(console.database).get("globex").email_domains == ("globex-corp.test", "globex.test")
+    row = AuditLog(console.database).entries(action="tenant.update")[0]
+    assert row.actor == "console:operator_admin@operator.test" and row.target == "globex"
+    assert row.details["fields"] == ["email_domains"] and "globex.test" not in str(row.details)
+
+    with console.person(Role.TENANT_ADMIN, "globex") as gina:
+        assert "granted by the operator: globex-corp.test, globex.test" in gina.get("/console/identity").text
+        saved = _post(gina, "/console/identity", email_domains="globex.test", **connect)
+        assert saved.status_code == 200 and "Saved" in saved.text
+        # An edit adding a domain never granted is refused whole; the provider keeps what it had.
+        refused = _post(gina, "/console/identity", email_domains="globex.test, gmail.com", **connect)
+        assert refused.status_code == 400 and "e-mail domain gmail.com" in refused.text
+    provider = providers.of_tenant(globex_id)
+    assert provider is not None and provider.email_domains == ("globex.test",)
+
+    # A domain granted to two tenants by mistake still signs in through one provider only.
+    TenantService(console.database).update("acme", email_domains=("acme.test", "globex.test"))
+    with console.person(Role.TENANT_ADMIN, "acme") as ada:
+        clash = _post(ada, "/console/identity", email_domains="globex.test", **connect)
+        assert clash.status_code == 409 and "Another provider signs in globex.test" in clash.text

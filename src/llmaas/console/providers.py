@@ -13,6 +13,7 @@ from llmaas.console.roles import Role
 from llmaas.errors import Conflict, InvalidRequest, NotFound
 from llmaas.settings import Settings
 from llmaas.storage.tables import ConsoleIdentityProviderRow, TenantRow
+from llmaas.tenancy.tenants import clean_email_domains
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def domain_of(email: str) -> str:
 
 
 def _clean_domains(domains: list[str]) -> tuple[str, ...]:
-    cleaned = tuple(sorted({d.strip().lower().lstrip("@") for d in domains if d.strip()}))
-    if not cleaned or any(" " in d or "." not in d or len(d) > 253 for d in cleaned):
+    cleaned = clean_email_domains(domains)
+    if not cleaned:
         raise InvalidRequest("Give at least one e-mail domain, such as acme.com.", param="email_domains")
     return cleaned
 
@@ -95,8 +96,9 @@ class IdentityProviders:
     def connect(self, *, tenant: str, issuer: str, client_id: str, client_secret: str | None,
                 email_domains: list[str], groups_claim: str, admin_groups: list[str],
                 viewer_groups: list[str]) -> IdentityProvider:
-        """Set the tenant's provider; a `client_secret` of None keeps the one stored. A domain another
-        provider owns is refused: each address has one way in."""
+        """Set the tenant's provider; a `client_secret` of None keeps the one stored. Only domains the
+        operator granted the tenant may be claimed, so no tenant takes another company's (or gmail.com);
+        a domain another provider owns is refused too: each address has one way in."""
         loopback = self._settings.console_loopback_issuers and issuer.startswith(
             ("http://127.0.0.1:", "http://localhost:"))
         if not (issuer.startswith("https://") or loopback) or len(issuer) > 500:
@@ -108,9 +110,13 @@ class IdentityProviders:
         if not groups:
             raise InvalidRequest("Map at least one group to a role.", param="admin_groups")
         with Session(self._database) as session, session.begin():
-            tenant_id = session.scalar(select(TenantRow.id).where(TenantRow.name == tenant))
-            if tenant_id is None:
+            tenant_row = session.scalar(select(TenantRow).where(TenantRow.name == tenant))
+            if tenant_row is None:
                 raise NotFound(f"No tenant named {tenant!r}.", param="tenant")
+            tenant_id = tenant_row.id
+            if ungranted := sorted(set(domains) - set(tenant_row.email_domains or ())):
+                raise InvalidRequest(f"The operator has not granted {tenant} the e-mail domain "
+                                     f"{', '.join(ungranted)}; ask them to.", param="email_domains")
             operator = self.operator()
             taken = set(operator.email_domains if operator else ())
             for other in session.scalars(select(ConsoleIdentityProviderRow).where(

@@ -46,6 +46,8 @@ class TenantRow(Base):
     # Prepaid credit granted in total; NULL for a tenant billed after use.
     prepaid_credit_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The e-mail domains the operator granted: the only ones the tenant's own provider may claim.
+    email_domains: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class ApiKeyRow(Base):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from llmaas.errors import Conflict, NotFound
+from llmaas.errors import Conflict, InvalidRequest, NotFound
 from llmaas.storage.tables import TenantRow, TierRow
 
 DEFAULT_TENANT = "default"
@@ -21,6 +21,16 @@ class Tenant:
     tier: str
     prepaid_credit_nano: int | None
     created_at: datetime
+    email_domains: tuple[str, ...] = ()  # granted by the operator: its own provider may claim these
+
+
+def clean_email_domains(values: list[str]) -> tuple[str, ...]:
+    """E-mail domains as given (\"Acme.com\", \"@acme.com\"), cleaned, sorted and checked."""
+    cleaned = tuple(sorted({v.strip().lower().lstrip("@") for v in values if v.strip()}))
+    if len(cleaned) > 100 or any(" " in d or "." not in d or len(d) > 253 for d in cleaned):
+        raise InvalidRequest("E-mail domains are names such as acme.com, separated by commas.",
+                             param="email_domains")
+    return cleaned
 
 
 class TenantService:
@@ -64,8 +74,9 @@ class TenantService:
             session.flush()
             return _tenant(row, tier)
 
-    def update(self, name: str, *, tier: str | None = None,
-               prepaid_credit_nano: int | None = None) -> Tenant:
+    def update(self, name: str, *, tier: str | None = None, prepaid_credit_nano: int | None = None,
+               email_domains: tuple[str, ...] | None = None) -> Tenant:
+        """Change what is given; `email_domains` replaces the grant (see `clean_email_domains()`)."""
         with Session(self._engine) as session, session.begin():
             row = session.scalar(select(TenantRow).where(TenantRow.name == name))
             if row is None:
@@ -77,6 +88,8 @@ class TenantService:
                 row.tier_id = tier_id
             if prepaid_credit_nano is not None:
                 row.prepaid_credit_nano = prepaid_credit_nano
+            if email_domains is not None:
+                row.email_domains = list(email_domains)
             session.flush()
             tier_name = session.scalar(select(TierRow.name).where(TierRow.id == row.tier_id))
             assert tier_name is not None
@@ -84,4 +97,5 @@ class TenantService:
 
 
 def _tenant(row: TenantRow, tier: str) -> Tenant:
-    return Tenant(row.id, row.name, tier, row.prepaid_credit_nano, row.created_at)
+    return Tenant(row.id, row.name, tier, row.prepaid_credit_nano, row.created_at,
+                  tuple(row.email_domains or ()))

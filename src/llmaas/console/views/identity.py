@@ -21,7 +21,7 @@ async def identity(request: Request, principal: PrincipalDep, console: ConsoleDe
                    tenant: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     scoped = principal.scope(tenant)
     return render(request, "identity.html", tenant=scoped, provider=await _provider(console, scoped),
-                  callback=_callback(console, request))
+                  granted=await _granted(console, scoped), callback=_callback(console, request))
 
 
 @router.post("/identity")
@@ -44,7 +44,7 @@ async def connect(request: Request, principal: PrincipalDep, console: ConsoleDep
     except LlmaasError as error:
         return render(request, "identity.html", tenant=tenant, error=error.message,
                       provider=await _provider(console, tenant), status_code=error.status_code,
-                      callback=_callback(console, request))
+                      granted=await _granted(console, tenant), callback=_callback(console, request))
     # Connected: check that the provider answers as an OpenID Connect issuer.
     test = "ok"
     try:
@@ -53,7 +53,7 @@ async def connect(request: Request, principal: PrincipalDep, console: ConsoleDep
     except LlmaasError as error:
         test = error.message
     return render(request, "identity.html", tenant=tenant, provider=provider, saved=True, test=test,
-                  callback=_callback(console, request))
+                  granted=await _granted(console, tenant), callback=_callback(console, request))
 
 
 def _callback(console: ConsoleDep, request: Request) -> str:
@@ -65,3 +65,10 @@ async def _provider(console: ConsoleDep, tenant: str | None) -> IdentityProvider
         return None
     tenant_id = await run_in_threadpool(TenantService(console.database).id_of, tenant)
     return await run_in_threadpool(console.providers.of_tenant, tenant_id)
+
+
+async def _granted(console: ConsoleDep, tenant: str | None) -> tuple[str, ...]:
+    """The e-mail domains the operator granted the tenant: the only ones its provider may claim."""
+    if tenant is None:
+        return ()
+    return (await run_in_threadpool(TenantService(console.database).get, tenant)).email_domains

@@ -21,6 +21,7 @@ from llmaas.errors import InvalidRequest, LlmaasError, NotFound
 from llmaas.guardrails import Policy
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import to_nano
+from llmaas.tenancy.tenants import clean_email_domains
 
 router = APIRouter()
 ROTATION_GRACE = timedelta(hours=24)  # the old secret keeps working this long after a rotation
@@ -82,16 +83,23 @@ async def tenant(name: str, request: Request, principal: PrincipalDep, console: 
 @router.post("/tenants/{name}")
 async def change_tenant(name: str, request: Request, principal: PrincipalDep, console: ConsoleDep,
                         form: FormDep) -> Response:
-    """Move a tenant to another tier, and set its prepaid credit (left empty: unchanged)."""
+    """Move a tenant to another tier, set its prepaid credit (left empty: unchanged) and, from the
+    tenant's page, the e-mail domains its own identity provider may claim."""
     principal.require_operator()
     principal.require_admin()
     tier = field(form, "tier", limit=100) or None
     try:
         credit = _euros(form, "prepaid_credit_eur")
-        changed = [k for k, v in (("tier", tier), ("prepaid_credit_eur", credit)) if v is not None]
+        domains = None
+        if "email_domains" in form:  # absent from the list page's form: the grant stays
+            domains = clean_email_domains(field(form, "email_domains", limit=2000).split(","))
+            current = await run_in_threadpool(TenantService(console.database).get, name)
+            domains = None if domains == current.email_domains else domains
+        changed = [k for k, v in (("tier", tier), ("prepaid_credit_eur", credit), ("email_domains", domains))
+                   if v is not None]
         async with console.writing(principal, request, "tenant.update", "tenant", name, fields=changed):
             await run_in_threadpool(lambda: TenantService(console.database).update(
-                name, tier=tier, prepaid_credit_nano=credit))
+                name, tier=tier, prepaid_credit_nano=credit, email_domains=domains))
     except LlmaasError as error:
         if field(form, "from") == "tenant":
             return render(request, "tenant.html", error=error.message, status_code=error.status_code,
