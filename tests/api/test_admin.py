@@ -206,6 +206,23 @@ def test_usage_is_grouped_and_exported(admin: Admin) -> None:
     assert admin.call("GET", "/usage", params={"group_by": "colour"}).status_code == 400
 
 
+def test_the_operator_grants_a_tenant_the_e_mail_domains_its_provider_may_claim(admin: Admin) -> None:
+    made = admin.call("POST", "/tenants", json={"name": "initech", "tier": "standard"})
+    assert made.json()["email_domains"] == []
+    grant = {"email_domains": ["@Initech.example", "ini.example"]}
+    granted = admin.call("PATCH", "/tenants/initech", json=grant)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["email_domains"] == ["ini.example", "initech.example"]  # cleaned and sorted
+    kept = admin.call("PATCH", "/tenants/initech", json={"prepaid_credit_eur": 10}).json()
+    assert kept["email_domains"] == ["ini.example", "initech.example"]  # left out: unchanged
+    for bad in (["not a domain"], ["localhost"], ["a.example/x"], ["-a.example"], ["x." * 130 + "example"]):
+        refused = admin.call("PATCH", "/tenants/initech", json={"email_domains": bad})
+        assert refused.status_code == 400, bad
+        assert refused.json()["error"]["param"].startswith("email_domains"), bad
+    assert admin.call("GET", "/tenants").json()[-1]["email_domains"] == ["ini.example", "initech.example"]
+    assert admin.call("PATCH", "/tenants/initech", json={"email_domains": []}).json()["email_domains"] == []
+
+
 def test_a_null_description_leaves_a_tier_as_it_was(admin: Admin) -> None:
     # Found by schemathesis: null went into a NOT NULL column, a 500.
     assert admin.call("POST", "/tiers", json={"name": "quiet", "description": "kept"}).status_code == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,10 +25,14 @@ class Tenant:
     email_domains: tuple[str, ...] = ()  # granted by the operator: its own provider may claim these
 
 
+# A DNS name of two labels or more, international names in their ASCII (punycode) form.
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+")
+
+
 def clean_email_domains(values: list[str]) -> tuple[str, ...]:
     """E-mail domains as given (\"Acme.com\", \"@acme.com\"), cleaned, sorted and checked."""
     cleaned = tuple(sorted({v.strip().lower().lstrip("@") for v in values if v.strip()}))
-    if len(cleaned) > 100 or any(" " in d or "." not in d or len(d) > 253 for d in cleaned):
+    if len(cleaned) > 100 or any(len(d) > 253 or not _DOMAIN.fullmatch(d) for d in cleaned):
         raise InvalidRequest("E-mail domains are names such as acme.com, separated by commas.",
                              param="email_domains")
     return cleaned

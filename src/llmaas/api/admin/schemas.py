@@ -85,10 +85,15 @@ class TenantCreate(Strict):
 class TenantUpdate(Strict):
     tier: str | None = None
     prepaid_credit_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
+    email_domains: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        None, max_length=100,
+        description="The e-mail domains the tenant's own identity provider may claim (replaces the grant).")
 
 
 class TenantPublic(TenantCreate):
     created_at: Instant
+    email_domains: list[str] = Field(
+        default_factory=list, description="The e-mail domains its identity provider may claim.")
 
 
 class KeyCreate(Strict):

@@ -27,7 +27,7 @@ from llmaas.auth.keys import IssuedKey, KeyListing
 from llmaas.errors import NotFound
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import to_eur, to_nano
-from llmaas.tenancy.tenants import Tenant
+from llmaas.tenancy.tenants import Tenant, clean_email_domains
 from llmaas.tenancy.tiers import Tier
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
@@ -44,7 +44,8 @@ def tier_public(tier: Tier) -> TierPublic:
 
 def tenant_public(tenant: Tenant) -> TenantPublic:
     return TenantPublic(name=tenant.name, tier=tenant.tier, created_at=tenant.created_at,
-                        prepaid_credit_eur=to_eur(tenant.prepaid_credit_nano))
+                        prepaid_credit_eur=to_eur(tenant.prepaid_credit_nano),
+                        email_domains=list(tenant.email_domains))
 
 
 def key_public(key: KeyListing) -> KeyPublic:
@@ -116,8 +117,10 @@ async def update_tenant(
     name: str, body: TenantUpdate, _: AdminDep, audit: AuditDep, database: DatabaseDep
 ) -> TenantPublic:
     async with audit.writing("tenant.update", "tenant", name, fields=_fields(body)):
+        domains = None if body.email_domains is None else clean_email_domains(body.email_domains)
         tenant = await run_in_threadpool(lambda: TenantService(database).update(
-            name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur)))
+            name, tier=body.tier, prepaid_credit_nano=to_nano(body.prepaid_credit_eur),
+            email_domains=domains))
     return tenant_public(tenant)
 
 
