@@ -162,6 +162,19 @@ NOT_FORWARDED: Final[set[str]] = {  # (model_dump's type)
 }
 Refused = Field(None, description="Refused when set (400 naming it): see docs/api.md.")
 NoEffect = "Accepted, without effect: "
+# Fields of OpenAI's own service, in chat and in responses alike: bounded, accepted, never forwarded.
+Metadata = Annotated[dict[str, Annotated[str, Field(max_length=512)]] | None, Field(
+    max_length=16, description="Accepted, without effect: nothing is stored.")]
+PromptCacheKey = Annotated[str | None, Field(
+    max_length=1024, description=NoEffect + "the engines' caches are kept apart per tenant.")]
+PromptCacheOptions = Annotated[JSONObject | None, Field(
+    description=NoEffect + "the operator configures the engines' caches.")]
+PromptCacheRetention = Annotated[Literal["in_memory", "24h"] | None, Field(
+    description=NoEffect + "the operator configures the engines' caches.")]
+SafetyIdentifier = Annotated[str | None, Field(
+    max_length=1024, description=NoEffect + "it is for OpenAI's abuse monitoring.")]
+ServiceTier = Annotated[Literal["auto", "default", "flex", "scale", "priority"] | None, Field(
+    description="Accepted, without effect: one tier of service.")]
 
 
 class ChatCompletionRequest(RequestBody):
@@ -176,27 +189,21 @@ class ChatCompletionRequest(RequestBody):
     top_logprobs: int | None = Field(None, ge=0, le=20)
     max_tokens: MaxTokens = None
     max_completion_tokens: MaxTokens = None
-    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
-        None, max_length=16, description="Accepted, without effect: nothing is stored.")
+    metadata: Metadata = None
     modalities: list[Literal["text"]] | None = Field(
         None, max_length=1, description="Text is the only output: [\"text\"] is accepted.")
     moderation: JSONObject | None = Refused
     n: int | None = Field(None, ge=1, le=1, description="Only one choice per request is served.")
     prediction: JSONObject | None = Refused
     presence_penalty: float | None = Field(None, ge=-2, le=2)
-    prompt_cache_key: str | None = Field(
-        None, max_length=1024, description=NoEffect + "the engines' caches are kept apart per tenant.")
-    prompt_cache_options: JSONObject | None = Field(
-        None, description=NoEffect + "the operator configures the engines' caches.")
-    prompt_cache_retention: Literal["in_memory", "24h"] | None = Field(
-        None, description=NoEffect + "the operator configures the engines' caches.")
+    prompt_cache_key: PromptCacheKey = None
+    prompt_cache_options: PromptCacheOptions = None
+    prompt_cache_retention: PromptCacheRetention = None
     reasoning_effort: str | None = Refused
     response_format: ResponseFormat | None = None
-    safety_identifier: str | None = Field(
-        None, max_length=1024, description=NoEffect + "it is for OpenAI's abuse monitoring.")
+    safety_identifier: SafetyIdentifier = None
     seed: Seed = None
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = Field(
-        None, description="Accepted, without effect: one tier of service.")
+    service_tier: ServiceTier = None
     stop: Stop = None
     store: Literal[False] | None = Field(None, description="Nothing is stored: only false is accepted.")
     stream: bool | None = None

@@ -17,10 +17,16 @@ from llmaas.wire.requests import (
     MAX_MESSAGES,
     JSONObject,
     MaxTokens,
+    Metadata,
     ModelName,
     NoEffect,
+    PromptCacheKey,
+    PromptCacheOptions,
+    PromptCacheRetention,
     Refused,
     RequestBody,
+    SafetyIdentifier,
+    ServiceTier,
     WireModel,
 )
 
@@ -136,23 +142,17 @@ class CreateResponseRequest(RequestBody):
         None, max_length=16, description="Nothing extra can be included: only an empty list is accepted.")
     max_output_tokens: MaxTokens = None
     max_tool_calls: int | None = Refused
-    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = Field(
-        None, max_length=16, description="Accepted, without effect: nothing is stored.")
+    metadata: Metadata = None
     moderation: JSONObject | None = Refused
     parallel_tool_calls: bool | None = None
     previous_response_id: str | None = Refused
     prompt: JSONObject | None = Refused
-    prompt_cache_key: str | None = Field(
-        None, max_length=1024, description=NoEffect + "the engines' caches are kept apart per tenant.")
-    prompt_cache_options: JSONObject | None = Field(
-        None, description=NoEffect + "the operator configures the engines' caches.")
-    prompt_cache_retention: Literal["in_memory", "24h"] | None = Field(
-        None, description=NoEffect + "the operator configures the engines' caches.")
+    prompt_cache_key: PromptCacheKey = None
+    prompt_cache_options: PromptCacheOptions = None
+    prompt_cache_retention: PromptCacheRetention = None
     reasoning: JSONObject | None = Refused
-    safety_identifier: str | None = Field(
-        None, max_length=1024, description=NoEffect + "it is for OpenAI's abuse monitoring.")
-    service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = Field(
-        None, description="Accepted, without effect: one tier of service.")
+    safety_identifier: SafetyIdentifier = None
+    service_tier: ServiceTier = None
     store: bool | None = Field(None, description="Nothing is stored: only false is accepted.")
     stream: bool | None = None
     stream_options: ResponseStreamOptions | None = None
