@@ -138,7 +138,7 @@ def test_updating_a_key_applies_at_once_and_keeps_its_secret(database: Engine) -
     issued = service.create(name="app", limits=KeyLimits(requests_per_minute=7))
     assert service.authenticate(issued.secret).limits.requests_per_minute == 7  # now cached
     ends = datetime.now(UTC) + timedelta(days=3)
-    service.update(issued.key.prefix, name="renamed", limits=KeyLimits(tokens_per_minute=900),
+    service.update(issued.key.prefix, name="renamed", requests_per_minute=None, tokens_per_minute=900,
                    allowed_models=["m1"], expires_at=ends, guardrail=Policy.BLOCK)
     key = service.authenticate(issued.secret)
     assert key.name == "renamed" and key.limits == KeyLimits(tokens_per_minute=900)
@@ -146,7 +146,7 @@ def test_updating_a_key_applies_at_once_and_keeps_its_secret(database: Engine) -
     assert key.expires_at == ends
     service.revoke(issued.key.prefix)
     with pytest.raises(NotFound):
-        service.update(issued.key.prefix, name="x", limits=KeyLimits(), allowed_models=None,
+        service.update(issued.key.prefix, name="x", requests_per_minute=None, allowed_models=None,
                        expires_at=None, guardrail=None)
 
 

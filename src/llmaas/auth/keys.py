@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict, Unpack
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -98,6 +99,25 @@ class KeyListing:
     guardrail: Policy | None = None  # the key's own policy; None: its tier's
 
 
+class KeyChanges(TypedDict, total=False):
+    """What `KeyService.update` may change of a key: its row's own settings."""
+
+    name: str
+    allowed_models: list[str] | None
+    expires_at: datetime | None
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    monthly_budget_nano: int | None
+    guardrail: Policy | None
+
+
+def _listing(row: ApiKeyRow, tenant: str) -> KeyListing:
+    return KeyListing(row.id, row.name, row.prefix, tenant, row.created_at, _aware(row.expires_at),
+                      row.revoked_at,
+                      KeyLimits(row.requests_per_minute, row.tokens_per_minute, row.monthly_budget_nano),
+                      row.allowed_models, _policy(row.guardrail_policy))
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.new(KEY_HASH, secret.encode()).hexdigest()
 
@@ -173,35 +193,33 @@ class KeyService:
         return self.create(name=name, tenant=tenant, limits=limits, allowed_models=models,
                            expires_at=original_end, guardrail=guardrail)
 
-    def update(self, prefix: str, *, name: str, limits: KeyLimits, allowed_models: list[str] | None,
-               expires_at: datetime | None, guardrail: Policy | None) -> None:
-        """Set an active key's name, limits, models, expiry and policy (None: none of its own); the
-        secret stays the same, and the cache forgets the old settings at once."""
+    def update(self, prefix: str, **changes: Unpack[KeyChanges]) -> KeyListing:
+        """Set what is given of an active key's settings, in one transaction (None: none of its own);
+        the secret stays the same. This process forgets its cached keys at once; other gateways within
+        their key cache's lifetime."""
         with Session(self._engine) as session, session.begin():
-            row = session.scalar(
-                select(ApiKeyRow).where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
-            )
-            if row is None:
+            found = session.execute(
+                select(ApiKeyRow, TenantRow.name).join(TenantRow)
+                .where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
+            ).first()
+            if found is None:
                 raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
-            row.name, row.allowed_models, row.expires_at = name, allowed_models, expires_at
-            row.requests_per_minute = limits.requests_per_minute
-            row.tokens_per_minute = limits.tokens_per_minute
-            row.monthly_budget_nano = limits.monthly_budget_nano
-            row.guardrail_policy = None if guardrail is None else Policy(guardrail).value
+            row, tenant_name = found
+            if "guardrail" in changes:  # stored by its value, as `create` does
+                policy = changes.pop("guardrail")
+                row.guardrail_policy = None if policy is None else Policy(policy).value
+            for field, value in changes.items():  # the rest are the row's own columns
+                setattr(row, field, value)
+            listing = _listing(row, tenant_name)
         self._forget()
+        return listing
 
     def list(self, *, tenant: str | None = None) -> list[KeyListing]:
         query = select(ApiKeyRow, TenantRow.name).join(TenantRow).order_by(ApiKeyRow.id)
         if tenant is not None:
             query = query.where(TenantRow.name == tenant)
         with Session(self._engine) as session:
-            return [
-                KeyListing(r.id, r.name, r.prefix, tenant_name, r.created_at, _aware(r.expires_at),
-                           r.revoked_at,
-                           KeyLimits(r.requests_per_minute, r.tokens_per_minute, r.monthly_budget_nano),
-                           r.allowed_models, _policy(r.guardrail_policy))
-                for r, tenant_name in session.execute(query).all()
-            ]
+            return [_listing(r, tenant_name) for r, tenant_name in session.execute(query).all()]
 
     def id_of(self, prefix: str) -> int:
         """The id of the key with `prefix`, revoked or not, as the ledger records it (NotFound if none)."""
@@ -215,20 +233,6 @@ class KeyService:
         """Every key's prefix by id, revoked keys included: how usage reports name the keys they group."""
         with Session(self._engine) as session:
             return {row.id: row.prefix for row in session.scalars(select(ApiKeyRow))}
-
-    def set_guardrail(self, prefix: str, policy: Policy | None) -> KeyListing:
-        """Give an active key its own guardrail policy, or None to inherit its tier's again. This
-        process forgets its cached keys at once; other gateways within their key cache's lifetime."""
-        with Session(self._engine) as session, session.begin():
-            result = session.execute(
-                update(ApiKeyRow)
-                .where(ApiKeyRow.prefix == prefix, ApiKeyRow.revoked_at.is_(None))
-                .values(guardrail_policy=None if policy is None else Policy(policy).value)
-            )
-        self._forget()
-        if not result.rowcount:  # type: ignore[attr-defined]
-            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
-        return next(k for k in self.list() if k.prefix == prefix)
 
     def revoke(self, prefix: str) -> bool:
         with Session(self._engine) as session, session.begin():

@@ -128,7 +128,7 @@ def update(
     with opened_database(config) as engine:
         try:
             with audited(engine, "key.update", "key", prefix, fields=["guardrail"]):
-                key = KeyService(engine).set_guardrail(prefix, policy)
+                key = KeyService(engine).update(prefix, guardrail=policy)
         except LlmaasError as error:
             raise fail(error) from None
     console.print(f"Updated {prefix}: guardrail {key.guardrail or 'inherited from its tier'}.")

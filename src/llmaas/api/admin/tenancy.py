@@ -23,7 +23,7 @@ from llmaas.api.admin.schemas import (
     TierUpdate,
 )
 from llmaas.auth import KeyLimits, KeyService
-from llmaas.auth.keys import IssuedKey, KeyListing
+from llmaas.auth.keys import IssuedKey, KeyChanges, KeyListing
 from llmaas.errors import NotFound
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import to_eur, to_nano
@@ -150,26 +150,23 @@ async def update_key(
 ) -> KeyPublic:
     keys: KeyService = request.app.state.keys
     sent = body.model_fields_set
-
-    def change() -> KeyPublic:
-        key = next((k for k in keys.list() if k.prefix == prefix and k.revoked_at is None), None)
-        if key is None:
-            raise NotFound(f"No active key with prefix {prefix}.", param="prefix")
-        limits, budget = key.limits, key.limits.monthly_budget_nano
-        if "monthly_budget_eur" in sent:
-            budget = to_nano(body.monthly_budget_eur)
-        keys.update(
-            prefix, name=body.name or key.name,
-            limits=KeyLimits(
-                body.requests_per_minute if "requests_per_minute" in sent else limits.requests_per_minute,
-                body.tokens_per_minute if "tokens_per_minute" in sent else limits.tokens_per_minute, budget),
-            allowed_models=body.models if "models" in sent else key.allowed_models,
-            expires_at=body.expires_at if "expires_at" in sent else key.expires_at,
-            guardrail=body.guardrail if "guardrail" in sent else key.guardrail)
-        return next(key_public(k) for k in keys.list(tenant=key.tenant) if k.prefix == prefix)
-
+    changes: KeyChanges = {}
+    if body.name is not None:  # a key always has a name: null leaves it as it is
+        changes["name"] = body.name
+    if "models" in sent:
+        changes["allowed_models"] = body.models
+    if "requests_per_minute" in sent:
+        changes["requests_per_minute"] = body.requests_per_minute
+    if "tokens_per_minute" in sent:
+        changes["tokens_per_minute"] = body.tokens_per_minute
+    if "monthly_budget_eur" in sent:
+        changes["monthly_budget_nano"] = to_nano(body.monthly_budget_eur)
+    if "expires_at" in sent:
+        changes["expires_at"] = body.expires_at
+    if "guardrail" in sent:
+        changes["guardrail"] = body.guardrail
     async with audit.writing("key.update", "key", prefix, fields=_fields(body)):
-        return await run_in_threadpool(change)
+        return key_public(await run_in_threadpool(lambda: keys.update(prefix, **changes)))
 
 
 @router.post("/keys/{prefix}/revoke")

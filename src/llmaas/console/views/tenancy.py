@@ -203,8 +203,9 @@ async def change_key(prefix: str, request: Request, principal: PrincipalDep, con
         async with console.writing(principal, request, "key.update", "key", prefix, tenant=listing.tenant,
                                    fields=changed):
             await run_in_threadpool(lambda: console.keys.update(
-                prefix, name=name, limits=limits, allowed_models=models, expires_at=expires_at,
-                guardrail=guardrail))
+                prefix, name=name, allowed_models=models, expires_at=expires_at, guardrail=guardrail,
+                requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute,
+                monthly_budget_nano=limits.monthly_budget_nano))
     except LlmaasError as error:
         return render(request, "key.html", key=listing, policies=list(Policy), error=error.message,
                       status_code=error.status_code)
