@@ -90,6 +90,12 @@ class Gateway:
     image_hits: list[str]  # the paths the image server was asked for
     keys: KeyService
 
+    def respond(self, *contents: list[dict[str, Any]]) -> httpx.Response:
+        """The same images through /v1/responses, which is answered as a chat."""
+        items = [{"role": "user", "content": content} for content in contents]
+        return httpx.post(f"{self.url}/v1/responses", headers={"Authorization": f"Bearer {self.key}"},
+                          json={"model": "vision-model", "input": items}, timeout=30)
+
     def chat(self, *contents: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
         messages = [{"role": "user", "content": content} for content in contents]
         return httpx.post(f"{self.url}{CHAT}", headers={"Authorization": f"Bearer {key or self.key}"},
@@ -228,3 +234,26 @@ def test_an_image_refused_without_the_network_is_refused_before_any_fetch(allowi
     response = allowing.chat([image(f"{allowing.images}/cat.png"), image("data:image/png;base64,@@@")])
     assert_error(response, 400, param="messages[0].content[1].image_url")
     assert len(allowing.image_hits) == before
+
+
+def input_image(url: str) -> dict[str, Any]:
+    return {"type": "input_image", "image_url": url}
+
+
+def test_responses_images_are_held_to_the_same_limits(strict: Gateway) -> None:
+    before = len(strict.engine.requests)
+    too_many = strict.respond([input_image(inline(PNG))] * 3)
+    assert too_many.status_code == 400 and "at most 2 images" in too_many.text, too_many.text
+    too_large = strict.respond([input_image(inline(b"\0" * (MAX_IMAGE + 1)))])
+    assert too_large.status_code == 400 and f"at most {MAX_IMAGE} bytes" in too_large.text, too_large.text
+    remote = strict.respond([input_image(f"{strict.images}/cat.png")])
+    assert remote.status_code == 400 and "not fetched" in remote.text, remote.text
+    assert len(strict.engine.requests) == before and strict.image_hits == []
+
+
+def test_a_responses_image_from_an_allowed_host_is_sent_inline(allowing: Gateway) -> None:
+    response = allowing.respond([{"type": "input_text", "text": "what is it?"},
+                                 input_image(f"{allowing.images}/cat.png")])
+    assert response.status_code == 200, response.text
+    sent = allowing.engine.requests[-1]["messages"][0]["content"][1]
+    assert sent == {"type": "image_url", "image_url": {"url": inline(PNG)}}

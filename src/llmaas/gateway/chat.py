@@ -39,6 +39,7 @@ class Chat:
             context_length=entry.context_length, messages=len(request.messages),
         )
         call = _generation("/chat/completions", entry, payload, bound)
+        call.chat = request
         if call.stream and (policy := ToolPolicy.of(request)) is not None:
             call.editor = ToolCallStream(policy)
         return call
@@ -153,7 +154,7 @@ def _check_features(entry: ModelEntry, request: ChatCompletionRequest) -> None:
     images = [image for message in request.messages for image in message.images()]
     if images and not entry.supports(Capability.VISION):
         raise UnsupportedForModel(f"The model `{entry.id}` does not accept images.", param="messages")
-    # Each image was checked, and made inline, before (images.py).
+    # Each image is checked, and made inline, by the pipeline before it reaches an engine (images.py).
     if request.tools and not entry.supports(Capability.TOOLS):
         raise UnsupportedForModel(f"The model `{entry.id}` does not support tools.", param="tools")
     response_format = request.response_format

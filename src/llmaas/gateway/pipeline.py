@@ -76,6 +76,7 @@ class Call:
     output_tokens: int = 0
     audio_seconds: float = 0.0
     documents: int = 0
+    chat: ChatCompletionRequest | None = None  # the chat whose images are checked and fetched (images.py)
 
 
 class Requested(Protocol):
@@ -147,10 +148,10 @@ class Gateway:
         before returning."""
         resolution = self.model(request.model, family.capability, family.endpoint)
         entry = resolution.served
-        remote = RemoteImages()
-        if isinstance(request, ChatCompletionRequest) and entry.supports(Capability.VISION):
-            remote = self.images.check(request)  # no network: the fetches wait for the admission
         call = family.check(entry, request)
+        remote = RemoteImages()
+        if call.chat is not None and entry.supports(Capability.VISION):  # chat, and responses as chat
+            remote = self.images.check(call.chat)  # no network: the fetches wait for the admission
         if remote.images:  # each one inline at most this long
             call.input_tokens = min(entry.context_length,
                                     call.input_tokens + len(remote.images) * self.images.max_data_url_bytes)

@@ -68,7 +68,9 @@ class Responses:
 
     def check(self, entry: ModelEntry, request: CreateResponseRequest) -> Call:
         _check_refused(request)
-        chat = to_chat(request)
+        if request._chat is None:
+            request._chat = to_chat(request)
+        chat = request._chat
         try:
             call = CHAT.check(entry, chat)
         except InvalidRequest as error:

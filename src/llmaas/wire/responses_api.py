@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, PrivateAttr, Tag
 
 from llmaas.wire.requests import (
     MAX_MESSAGES,
+    ChatCompletionRequest,
     JSONObject,
     MaxTokens,
     Metadata,
@@ -130,6 +131,10 @@ class ResponseStreamOptions(WireModel):
 
 
 class CreateResponseRequest(RequestBody):
+    # The chat request this one is answered as, once translated: one translation per request, so the
+    # images the gateway checks and fetches in it are the images the engine is sent.
+    _chat: ChatCompletionRequest | None = PrivateAttr(None)
+
     model: ModelName
     input: str | Annotated[list[InputItem], Field(min_length=1, max_length=MAX_MESSAGES)]
     instructions: str | None = None
