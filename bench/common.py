@@ -7,10 +7,12 @@ import math
 import os
 import platform
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -105,3 +107,18 @@ def stop(processes: Sequence[BaseProcess]) -> None:
         if process.is_alive():
             process.kill()
             process.join(5)
+
+
+@contextmanager
+def importing_from(src: str | None) -> Iterator[None]:
+    """Processes spawned inside import llmaas (and anything else) from `src` first: another tree's
+    `src` directory, so that one run compares two trees. None: this tree."""
+    if src is None:
+        yield
+        return
+    path = os.path.abspath(src)
+    sys.path.insert(0, path)  # what a spawned child's sys.path starts with
+    try:
+        yield
+    finally:
+        sys.path.remove(path)

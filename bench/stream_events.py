@@ -24,13 +24,12 @@ import asyncio
 import multiprocessing
 import os
 import statistics
-import sys
 from multiprocessing.process import BaseProcess
 
 import aiohttp
 
 from bench import bare_relay, fake_upstream, gateway_server
-from bench.common import cpu_seconds, stop
+from bench.common import cpu_seconds, importing_from, stop
 from bench.gateway_server import Metering
 
 MODEL = fake_upstream.MODEL
@@ -78,15 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         for side, src in (("now", None), ("base", args.base)):
             if side == "base" and src is None:
                 continue
-            if src is not None:
-                sys.path.insert(0, os.path.abspath(src))  # what a spawned child imports llmaas from
-            try:
+            with importing_from(src):
                 sides[side] = gateway_server.start(
                     ctx, processes, name=side, model_id=MODEL, upstream_url=f"{upstream_url}/v1",
                     cpu=None, metering=Metering(limits=True))
-            finally:
-                if src is not None:
-                    sys.path.remove(os.path.abspath(src))
         if args.bare:
             sides["bare"] = bare_relay.start(ctx, processes, upstream_url=f"{upstream_url}/v1")
         for started in sides.values():  # warm up: connections, first-request work

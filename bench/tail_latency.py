@@ -6,6 +6,7 @@ gateway's own view of its event loop (lag samples and garbage collections, from 
                                                                         PostgreSQL + Redis
     .venv/bin/python -m bench.tail_latency --sides inline,production    settlement before vs after
                                                                         the answer is sent
+    .venv/bin/python -m bench.tail_latency --sides settled,production,production@base --base OTHER/src
     .venv/bin/python -m bench.tail_latency --json
     .venv/bin/python -m bench.tail_latency --sides production --profile OUT.json    py-spy on it
 
@@ -18,6 +19,10 @@ to trip; bench/gateway_server.py):
     unledgered   settled, the ledger's records dropped: what its flush once a second costs the tail
     unsampled    settled, without the event-loop lag sampler: what the sampler costs
     inline       production, each answer settled before it is sent: what settling after it saves
+
+A side named `SIDE@base` is SIDE on the tree whose `src` directory `--base` names (a `git archive` of
+an earlier commit): `--sides settled,production,production@base --base /tmp/base/src` compares a
+change to production mode with the tree before it, and both with the in-process mode.
 
 The fake engine answers at once (bench/fake_upstream.py). Phases alternate between the sides, the
 order flipping every round, so a neighbour's load on this shared machine hits each side alike; the
@@ -40,7 +45,7 @@ import uvloop
 from rich.console import Console
 
 from bench import fake_upstream, gateway_server
-from bench.common import stop
+from bench.common import importing_from, stop
 from bench.gateway_server import Metering
 from bench.harness import (
     Options,
@@ -87,13 +92,13 @@ class Stack:
             side: Target(side, f"{started.url}/v1/chat/completions",
                          {"Authorization": f"Bearer {started.key}"},
                          {**self.pids, "gateway": started.process.pid or 0},
-                         metrics_url=None if side == "unsampled" else f"{started.url}/metrics")
+                         metrics_url=None if side.startswith("unsampled") else f"{started.url}/metrics")
             for side, started in self.gateways.items()
         }
 
 
 @contextmanager
-def running_stack(where: Placement, sides: list[str]) -> Iterator[Stack]:
+def running_stack(where: Placement, sides: list[str], base: str | None) -> Iterator[Stack]:
     ctx = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = []
     with ExitStack() as services:
@@ -102,18 +107,20 @@ def running_stack(where: Placement, sides: list[str]) -> Iterator[Stack]:
             pids = {"engine": upstream.pid or 0, "client": os.getpid()}
             gateways = {}
             for side in sides:
-                options: dict[str, Any] = {"settle": side != "unsettled", "sample_loop": side != "unsampled",
-                                           "settle_inline": side == "inline"}
-                metering = Metering(limits=True, ledger=side != "unledgered")
-                if side in ("production", "inline"):
+                kind, at_base, _ = side.partition("@")
+                options: dict[str, Any] = {"settle": kind != "unsettled", "sample_loop": kind != "unsampled",
+                                           "settle_inline": kind == "inline"}
+                metering = Metering(limits=True, ledger=kind != "unledgered")
+                if kind in ("production", "inline"):
                     from tests.databases import postgres_server  # its throwaway server, as the tests'
 
-                    redis_url, pids["redis"] = services.enter_context(redis_server(where.upstream))
+                    redis_url, pids[f"redis {side}"] = services.enter_context(redis_server(where.upstream))
                     options["database_url"] = services.enter_context(postgres_server())
                     metering = Metering(limits=True, redis_url=redis_url)
-                gateways[side] = gateway_server.start(
-                    ctx, processes, name=side, model_id=MODEL, upstream_url=f"{upstream_url}/v1",
-                    cpu=where.gateway, metering=metering, **options)
+                with importing_from(base if at_base else None):
+                    gateways[side] = gateway_server.start(
+                        ctx, processes, name=side, model_id=MODEL, upstream_url=f"{upstream_url}/v1",
+                        cpu=where.gateway, metering=metering, **options)
             yield Stack(gateways, pids)
         finally:
             stop(processes)
@@ -129,9 +136,11 @@ def compare(results: dict[Scenario, dict[str, list[Phase]]], sides: list[str]) -
             summary["p99_over_p50"] = summary["p99_ms"] / summary["p50_ms"] if summary["p50_ms"] else None
             summary["target_p99_over_p50"] = target
             row[side] = summary
-        if "production" in sides and "settled" in sides:
-            pairs = zip(by_side["settled"], by_side["production"], strict=True)
-            row["production_rps_ratio"] = [round(p.rps / s.rps, 3) for s, p in pairs if s.rps]
+        if "settled" in sides:
+            row["rps_over_settled"] = {
+                side: [round(p.rps / s.rps, 3) for s, p in zip(by_side["settled"], by_side[side], strict=True)
+                       if s.rps]
+                for side in sides if side.startswith("production")}
         rows.append(row)
     return rows
 
@@ -156,24 +165,29 @@ def print_report(console: Console, rows: list[dict[str, Any]], sides: list[str],
             )
         latency.add_section()
     console.print(latency)
-    if rows and "production_rps_ratio" in rows[0]:
-        ratios = table("req/s production / settled, per round (measured side by side)",
-                       ("scenario", "per round", "target"), left=("scenario", "target"))
+    if rows and rows[0].get("rps_over_settled"):
+        ratios = table("req/s of production mode / settled, per round (measured side by side)",
+                       ("scenario", "side", "per round", "target"), left=("scenario", "side", "target"))
         for row in rows:
-            per_round = row["production_rps_ratio"]
-            median = sorted(per_round)[len(per_round) // 2] if per_round else 0.0
-            ratios.add_row(label(row), " ".join(f"{r:.2f}" for r in per_round),
-                           verdict(median >= PRODUCTION_RPS_RATIO, f"≥ {PRODUCTION_RPS_RATIO} median"))
+            for side, per_round in row["rps_over_settled"].items():
+                median = sorted(per_round)[len(per_round) // 2] if per_round else 0.0
+                ratios.add_row(label(row), side, " ".join(f"{r:.2f}" for r in per_round),
+                               verdict(median >= PRODUCTION_RPS_RATIO, f"≥ {PRODUCTION_RPS_RATIO} median"))
         console.print(ratios)
     console.print("Last column, from the gateway's /metrics over the measured part: lag samples (10/s) over "
                   "5 ms / all samples, the bucket of the largest lag, full collections / their pause in ms.")
     for side in sides:
-        console.print(f"{side}: {SIDES[side]}")
+        console.print(f"{side}: {describe(side, facts.get('base'))}")
     console.print(f"{machine_text(facts)}, {facts['loadavg_end']:.2f} at the end; {facts['placement']}. "
                   f"{facts['machine']['date']}.")
     for row in rows:
         for side in sides:
             print_errors(console, side, row[side])
+
+
+def describe(side: str, base: str | None) -> str:
+    kind, at_base, _ = side.partition("@")
+    return f"{SIDES[kind]}, on the tree at {base}" if at_base else SIDES[kind]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -182,7 +196,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        concurrency="1,32,64", stream="no", serial_requests=2000,
                        concurrent_requests=6000, max_phase_s=15.0)
     parser.add_argument("--sides", default="unsettled,settled",
-                        help=f"Comma-separated, from: {', '.join(SIDES)}.")
+                        help=f"Comma-separated, from: {', '.join(SIDES)}; SIDE@base: on --base's tree.")
+    parser.add_argument("--base", metavar="OTHER/src",
+                        help="Another tree's src directory, for the sides named SIDE@base.")
     parser.add_argument("--profile", type=Path, metavar="SUMMARY.json",
                         help="Profile the first side's gateway with py-spy under its own load instead.")
     return parser.parse_args(argv)
@@ -191,12 +207,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sides = [side for side in args.sides.split(",") if side]
-    if unknown := set(sides) - set(SIDES):
+    if unknown := {side.removesuffix("@base") for side in sides} - set(SIDES):
         raise SystemExit(f"unknown sides: {', '.join(sorted(unknown))}; choose from {', '.join(SIDES)}")
+    if any(side.endswith("@base") for side in sides) != (args.base is not None):
+        raise SystemExit("--base goes with sides named SIDE@base, and they with it")
     console = report_console(args.json)
     options: Options
     options, where, facts = prepare(args)
-    with running_stack(where, sides) as stack:
+    facts["base"] = args.base
+    with running_stack(where, sides, args.base) as stack:
         targets = stack.targets()
         if args.profile:
             first = targets[sides[0]]
@@ -208,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.run(warm_up(targets, options.scenarios))
         results = uvloop.run(alternate(targets, options, console))
     facts["loadavg_end"] = os.getloadavg()[0]
-    facts["sides"] = {side: SIDES[side] for side in sides}
+    facts["sides"] = {side: describe(side, args.base) for side in sides}
     rows = compare(results, sides)
     print_report(console, rows, sides, facts)
     if args.json:

@@ -8,6 +8,10 @@ goes out at once, and the busier the replica, the more calls share a round trip.
 each script stays atomic on its own, and Redis runs them in the order sent. Each caller gets its own
 reply, or its own error.
 
+Per batch, not per call: the commands are packed by hiredis (in C; redis-py's asyncio connection packs in
+Python), and one timeout bounds the write and every reply (redis-py arms a timer per reply and runs
+each write in a task of its own). Both showed in profiles of a production gateway.
+
     scripts = Pipeliner(client)
     reply = await scripts.run(client.register_script(SOURCE), keys=[...], args=[...])
 """
@@ -17,10 +21,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _Call = tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]
 
@@ -28,10 +34,13 @@ _Call = tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]
 class Pipeliner:
     def __init__(self, client: Redis) -> None:
         self._redis = client
-        # The pool's connection class and settings: address, auth, TLS, and the socket timeout
-        # (redis-py's default 5 s), so a Redis that stops answering fails calls instead of hanging them.
+        # The pool's connection class and settings: address, auth, TLS. Its socket timeout (redis-py's
+        # default 5 s) bounds each batch as a whole here, so a Redis that stops answering fails calls
+        # instead of hanging them; left on the connection, it would cost a task per write.
         pool = client.connection_pool
         self._connection = pool.connection_class(**pool.connection_kwargs)
+        self._timeout_s: float | None = self._connection.socket_timeout
+        self._connection.socket_timeout = None
         self._queue: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
 
@@ -91,16 +100,24 @@ class Pipeliner:
         connection = self._connection
         replies: list[Any] = []
         try:
-            await connection.send_packed_command(connection.pack_commands(
-                [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in calls]))
-            for _ in calls:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as refused:  # this script's error; the next replies follow as usual
-                    replies.append(refused)
+            async with asyncio.timeout(self._timeout_s):  # TimeoutError is an OSError
+                await connection.send_packed_command(b"".join(
+                    hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+                    for script, keys, args, _ in calls))
+                for _ in calls:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as refused:  # this script's error; the next replies follow as usual
+                        replies.append(refused)
         except (RedisError, OSError) as lost:
             await connection.disconnect(nowait=True)
-            failure = lost if isinstance(lost, RedisError) else RedisConnectionError(str(lost))
+            failure: RedisError
+            if isinstance(lost, RedisError):
+                failure = lost
+            elif isinstance(lost, TimeoutError):
+                failure = RedisTimeoutError(f"Redis did not answer within {self._timeout_s} s")
+            else:
+                failure = RedisConnectionError(str(lost))
             replies += [failure] * (len(calls) - len(replies))
         return replies
 

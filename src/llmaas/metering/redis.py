@@ -20,7 +20,8 @@ amounts below 2**53.
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -176,6 +177,10 @@ class RedisMeter:
         self._clock = clock
         self._ttl_ms = round(reservation_ttl_s * 1000)
         self._prefix = prefix
+        # Reservation ids: this meter's random prefix and a serial, unique across replicas without
+        # uuid4's system call per request.
+        self._replica = secrets.token_hex(8)
+        self._serials = itertools.count()
         self._admit = client.register_script(_ADMIT)
         self._settle = client.register_script(_SETTLE)
         self._seed = client.register_script(_SEED)
@@ -196,7 +201,7 @@ class RedisMeter:
     async def admit(self, admission: Admission) -> tuple[Reservation, LimitState]:
         held = charges(admission)
         reservation = Reservation(
-            id=uuid.uuid4().hex,
+            id=f"{self._replica}{next(self._serials):x}",
             request_id=admission.request_id,
             charges=held,
             budgets=tuple(admission.budgets),
