@@ -115,6 +115,17 @@ def test_a_refused_write_leaves_a_refused_row(gateway: Replica) -> None:
                          {"fields": ["context_length"]})
 
 
+def test_field_names_a_client_made_up_are_counted_not_stored(gateway: Replica) -> None:
+    # A NUL, control characters and names no model has: the write is refused, the row keeps only the
+    # names the catalog knows, and the log still lists (PostgreSQL refuses NUL in text).
+    body = {"context_length": -1, "colour\x00": "red", "\x1b[31m" + "x" * 5000: 1}
+    bad, row = _one_row(gateway, "PATCH", "/catalog/models/chat-a%1b/override", body)
+    assert bad.status_code in (400, 404), bad.text
+    assert row["target"] == "chat-a\ufffd"
+    assert row["details"] == {"fields": ["context_length"], "unknown_fields": 2}
+    assert gateway.admin("GET", "/audit").status_code == 200
+
+
 def test_a_request_refused_before_the_write_leaves_no_row(gateway: Replica) -> None:
     assert gateway.admin("POST", "/tenants", json={"name": "x", "tier": "standard"}, token="wrong"
                          ).status_code == 401

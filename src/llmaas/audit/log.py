@@ -12,6 +12,7 @@ pass field names, never values (a key's secret, the admin token, an upstream's a
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from llmaas.errors import InvalidRequest, LlmaasError
 from llmaas.storage.tables import AuditHeadRow, AuditRow
 
 Outcome = Literal["ok", "refused"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TEXT, _ITEMS = 200, 64  # what a row keeps of one text, and of one list or mapping
 
 ADMIN_TOKEN = "admin-token"  # the actor of the admin API: the token names no person
 LOCAL = "local"  # the source of the CLI's writes: the machine itself
@@ -77,7 +81,7 @@ class AuditLog:
         outcome: Outcome = "ok", error_code: str | None = None, details: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         """Append one row, chained to the last. Blocking: call it off the event loop."""
-        facts = dict(details or {})
+        facts = _stored(dict(details or {}))
         with Session(self._database) as session, session.begin():
             # The head's update comes first: its row lock (PostgreSQL) or the database's write lock
             # (SQLite) holds other appenders back until this row is committed, so the chain never forks.
@@ -87,8 +91,8 @@ class AuditLog:
             ).one()
             content: dict[str, Any] = dict(
                 # The time is taken under the lock, so times never run backwards along the chain.
-                seq=seq, created_at=datetime.now(UTC), actor=actor[:200], action=action,
-                target_type=target_type, target=target[:200], source=source[:64], outcome=outcome,
+                seq=seq, created_at=datetime.now(UTC), actor=_stored(actor), action=action,
+                target_type=target_type, target=_stored(target), source=_stored(source)[:64], outcome=outcome,
                 error_code=error_code, details=facts)
             digest = link(previous, canonical(**content))
             session.add(AuditRow(**content, previous_hash=previous, hash=digest))
@@ -167,6 +171,18 @@ class AuditLog:
             return Verification(False, rows, missing, "the last rows are missing or the head was changed")
         return Verification(True, rows)
 
+
+
+def _stored(value: Any) -> Any:
+    """What a row keeps of a value a client may have chosen (a path's name, a body's field names):
+    texts without control characters (PostgreSQL refuses NUL) and bounded, lists and mappings too."""
+    if isinstance(value, str):
+        return _CONTROL.sub("\ufffd", value[:_TEXT])
+    if isinstance(value, list | tuple):
+        return [_stored(item) for item in value[:_ITEMS]]
+    if isinstance(value, dict):
+        return {_stored(str(key)): _stored(item) for key, item in list(value.items())[:_ITEMS]}
+    return value
 
 def _code(error: LlmaasError | ValueError) -> str:
     """The refusal's error code; a refusal without one is an invalid request (a bad value, a catalog

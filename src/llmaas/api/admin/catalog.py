@@ -24,7 +24,7 @@ from llmaas.api.admin.schemas import (
 from llmaas.audit import Draft
 from llmaas.catalog import Catalog, lifecycle
 from llmaas.catalog.catalog import CatalogError
-from llmaas.catalog.overrides import MASKED_SECRET, OverrideError, Overrides
+from llmaas.catalog.overrides import FIXED_FIELDS, MASKED_SECRET, OVERRIDABLE_FIELDS, OverrideError, Overrides
 from llmaas.catalog.store import OverrideStore
 from llmaas.errors import InvalidRequest
 from llmaas.gateway import ServedCatalog
@@ -84,8 +84,13 @@ async def _write(
 def _override_write(
     audit: AdminAudit, action: str, model_id: str, body: dict[str, Any]
 ) -> AbstractAsyncContextManager[Draft]:
-    # Field names only: a value may be an upstream's api_key.
-    return audit.writing(action, "model", model_id, fields=sorted(body))
+    # Field names only: a value may be an upstream's api_key. Names a model does not have are only
+    # counted: the write is refused for them, and they are whatever the client chose to send.
+    known = sorted(name for name in body if name in OVERRIDABLE_FIELDS | FIXED_FIELDS)
+    details: dict[str, Any] = {"fields": known}
+    if unknown := len(body) - len(known):
+        details["unknown_fields"] = unknown
+    return audit.writing(action, "model", model_id, **details)
 
 
 @router.post("/catalog/reload")
