@@ -91,7 +91,7 @@ def test_the_key_is_checked_before_the_body_is_read(platform: Platform) -> None:
         ({"model": "chat-model"}, "messages"),
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
         ({"model": "chat-model", "messages": []}, "messages"),
-        ({"model": "chat-model", "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+        ({"model": "chat-model", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
         ({"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
          "temperature"),
         ({"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "temperature": 7},

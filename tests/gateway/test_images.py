@@ -90,11 +90,11 @@ class Gateway:
     image_hits: list[str]  # the paths the image server was asked for
     keys: KeyService
 
-    def respond(self, *contents: list[dict[str, Any]]) -> httpx.Response:
+    def respond(self, *contents: str | list[dict[str, Any]], **fields: Any) -> httpx.Response:
         """The same images through /v1/responses, which is answered as a chat."""
         items = [{"role": "user", "content": content} for content in contents]
         return httpx.post(f"{self.url}/v1/responses", headers={"Authorization": f"Bearer {self.key}"},
-                          json={"model": "vision-model", "input": items}, timeout=30)
+                          json={"model": "vision-model", "input": items, **fields}, timeout=30)
 
     def chat(self, *contents: list[dict[str, Any]], key: str | None = None) -> httpx.Response:
         messages = [{"role": "user", "content": content} for content in contents]
@@ -240,14 +240,25 @@ def input_image(url: str) -> dict[str, Any]:
     return {"type": "input_image", "image_url": url}
 
 
-def test_responses_images_are_held_to_the_same_limits(strict: Gateway) -> None:
+def test_responses_images_are_held_to_the_same_limits_and_named_by_their_input_item(strict: Gateway) -> None:
     before = len(strict.engine.requests)
     too_many = strict.respond([input_image(inline(PNG))] * 3)
-    assert too_many.status_code == 400 and "at most 2 images" in too_many.text, too_many.text
-    too_large = strict.respond([input_image(inline(b"\0" * (MAX_IMAGE + 1)))])
-    assert too_large.status_code == 400 and f"at most {MAX_IMAGE} bytes" in too_large.text, too_large.text
-    remote = strict.respond([input_image(f"{strict.images}/cat.png")])
-    assert remote.status_code == 400 and "not fetched" in remote.text, remote.text
+    assert "at most 2 images" in str(assert_error(too_many, 400, param="input[0].content[2].image_url"))
+    # The instructions become the chat's first message, and a function call joins the assistant turn
+    # before it: the error still names the item and part the client sent.
+    call = {"type": "function_call", "call_id": "call_1", "name": "look", "arguments": "{}"}
+    too_large = strict.respond(
+        "hello", [{"type": "input_text", "text": "and this?"}, input_image(inline(b"\0" * (MAX_IMAGE + 1)))],
+        instructions="Describe images.")
+    assert f"at most {MAX_IMAGE} bytes" in str(
+        assert_error(too_large, 400, param="input[1].content[1].image_url")["message"])
+    items = [{"role": "assistant", "content": "Let me look."}, call, {**call, "call_id": "call_2"},
+             {"type": "function_call_output", "call_id": "call_1", "output": "{}"},
+             {"type": "function_call_output", "call_id": "call_2", "output": "{}"},
+             {"role": "user", "content": [input_image(f"{strict.images}/cat.png")]}]
+    remote = httpx.post(f"{strict.url}/v1/responses", headers={"Authorization": f"Bearer {strict.key}"},
+                        json={"model": "vision-model", "input": items}, timeout=30)
+    assert "not fetched" in str(assert_error(remote, 400, param="input[5].content[0].image_url")["message"])
     assert len(strict.engine.requests) == before and strict.image_hits == []
 
 

@@ -50,7 +50,7 @@ def test_an_integer_past_64_bits_inside_a_tool_schema_is_a_400(
 ) -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "x": HUGE}}}
     response = send(platform, "/v1/chat/completions", {**CHAT, "tools": [tool]})
-    assert_error(response, 400, param="tools.0.function.parameters")
+    assert_error(response, 400, param="tools[0].function.parameters")
     assert not engine.requests
 
 
@@ -95,5 +95,5 @@ def test_a_tool_message_needs_its_tool_call_id(platform: Platform, engine: FakeE
                     {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
                 {"role": "tool", "content": "42"}]
     response = send(platform, "/v1/chat/completions", {"model": "chat-model", "messages": messages})
-    assert_error(response, 400, param="messages.2.tool_call_id")
+    assert_error(response, 400, param="messages[2].tool_call_id")
     assert not engine.requests

@@ -55,9 +55,7 @@ def platform_error(exc: LlmaasError) -> Response:
 def validation_error(errors: Sequence[Any]) -> Response:
     """pydantic's errors for a request body (FastAPI's locations start with "body", pydantic's not)."""
     first = errors[0]
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    # pydantic names union members in the location ("str", "list[str]"); clients want the field.
-    param = ".".join(part for part in location if not _is_type_name(part)) or None
+    param = _param([part for part in first.get("loc", ()) if part != "body"])
     if first.get("type") == "json_invalid":
         message, param = "The request body is not valid JSON.", None
     elif param is None:
@@ -69,6 +67,17 @@ def validation_error(errors: Sequence[Any]) -> Response:
     else:
         message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
     return error_response(400, message, type="invalid_request_error", param=param)
+
+
+def _param(location: Sequence[str | int]) -> str | None:
+    """A pydantic location as OpenAI names the parameter: `messages[0].content[1].image_url`."""
+    param = ""
+    for part in location:
+        if isinstance(part, int):
+            param += f"[{part}]"
+        elif not _is_type_name(part):  # pydantic names union members ("str", "list[str]"): not fields
+            param += f".{part}" if param else part
+    return param or None
 
 
 def _is_type_name(part: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from llmaas.catalog import Capability, ModelEntry
 from llmaas.errors import InvalidRequest, UnsupportedForModel
 from llmaas.gateway.estimates import text_tokens_upper_bound
+from llmaas.gateway.images import chat_images
 from llmaas.gateway.pipeline import Call, JSONObject
 from llmaas.gateway.shapes import complete, scrub
 from llmaas.gateway.toolcalls import ToolPolicy, constrain_tool_choice, recover_tool_calls
@@ -39,7 +40,7 @@ class Chat:
             context_length=entry.context_length, messages=len(request.messages),
         )
         call = _generation("/chat/completions", entry, payload, bound)
-        call.chat = request
+        call.images = chat_images(request)
         if call.stream and (policy := ToolPolicy.of(request)) is not None:
             call.editor = ToolCallStream(policy)
         return call
@@ -146,7 +147,7 @@ def _check_messages(request: ChatCompletionRequest) -> None:
         if message.role == "tool" and not message.tool_call_id:
             raise InvalidRequest(
                 "Missing parameter 'tool_call_id': messages with role 'tool' must have a "
-                "'tool_call_id'.", param=f"messages.{index}.tool_call_id",
+                "'tool_call_id'.", param=f"messages[{index}].tool_call_id",
             )
 
 

@@ -4,7 +4,8 @@ Images reach an engine inline only (a `data:image/...;base64` URL): the engine n
 An `http(s)` URL is refused, unless its host is one the operator allows (`remote_image_hosts`): then
 the gateway fetches it itself, bounded in bytes and time, follows redirects only within the allowed
 hosts, takes only an image content type, and passes it on as a data URL. Each refusal is a 400 naming
-the image: `messages[3].content[1].image_url`.
+the image as the client sent it: `messages[3].content[1].image_url` in a chat, `input[2].content[0].image_url`
+in a response.
 
 What needs no network is checked first (`check`); the fetches wait until the client is admitted
 (`fetch`, after its limits and budget: pipeline.py), so a client refused there costs no fetch.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -55,12 +57,10 @@ class ImagePolicy:
             fetch_timeout_s=settings.remote_image_timeout_s,
         )
 
-    def check(self, request: ChatCompletionRequest) -> RemoteImages:
-        """Check every image of `request` without the network (how many; each inline one's bytes;
-        each remote one's host): the remote images still to fetch, once the client is admitted."""
-        images = [(f"messages[{m}].content[{p}].image_url", part.image_url)
-                  for m, message in enumerate(request.messages) if isinstance(message.content, list)
-                  for p, part in enumerate(message.content) if isinstance(part, ImagePart)]
+    def check(self, images: Sequence[tuple[str, ImageURL]]) -> RemoteImages:
+        """Check every image of a request, each with its parameter, without the network (how many;
+        each inline one's bytes; each remote one's host): the remote images still to fetch, once the
+        client is admitted."""
         if len(images) > self.max_images:
             raise InvalidRequest(f"A request may carry at most {self.max_images} images.",
                                  param=images[self.max_images][0])
@@ -157,3 +157,12 @@ class ImagePolicy:
 
     def _too_large(self, param: str) -> InvalidRequest:
         return InvalidRequest(f"An image may be at most {self.max_image_bytes} bytes.", param=param)
+
+
+def chat_images(request: ChatCompletionRequest,
+                name: Callable[[int, int], str] = lambda m, p: f"messages[{m}].content[{p}]",
+                ) -> tuple[tuple[str, ImageURL], ...]:
+    """A chat's images, each named by `name(message, part)` and `.image_url`."""
+    return tuple((f"{name(m, p)}.image_url", part.image_url)
+                 for m, message in enumerate(request.messages) if isinstance(message.content, list)
+                 for p, part in enumerate(message.content) if isinstance(part, ImagePart))

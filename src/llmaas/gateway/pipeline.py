@@ -40,7 +40,7 @@ from llmaas.metering.pricing import Usage
 from llmaas.observability.metrics import Metrics
 from llmaas.routing import Router, UpstreamTarget
 from llmaas.status import MinuteRecorder
-from llmaas.wire.requests import ChatCompletionRequest
+from llmaas.wire.requests import ImageURL
 
 JSONObject = dict[str, Any]
 # What a model reads as instructions; embeddings, rerank and moderation only measure their inputs.
@@ -76,7 +76,8 @@ class Call:
     output_tokens: int = 0
     audio_seconds: float = 0.0
     documents: int = 0
-    chat: ChatCompletionRequest | None = None  # the chat whose images are checked and fetched (images.py)
+    # The request's images, each with the parameter that names it: checked, and fetched, by images.py.
+    images: tuple[tuple[str, ImageURL], ...] = ()
 
 
 class Requested(Protocol):
@@ -150,8 +151,8 @@ class Gateway:
         entry = resolution.served
         call = family.check(entry, request)
         remote = RemoteImages()
-        if call.chat is not None and entry.supports(Capability.VISION):  # chat, and responses as chat
-            remote = self.images.check(call.chat)  # no network: the fetches wait for the admission
+        if call.images:  # a model without vision refused them in family.check
+            remote = self.images.check(call.images)  # no network: the fetches wait for the admission
         if remote.images:  # each one inline at most this long
             call.input_tokens = min(entry.context_length,
                                     call.input_tokens + len(remote.images) * self.images.max_data_url_bytes)

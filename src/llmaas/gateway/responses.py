@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from llmaas.catalog import Capability, ModelEntry
 from llmaas.errors import InvalidRequest
 from llmaas.gateway.chat import CHAT
+from llmaas.gateway.images import chat_images
 from llmaas.gateway.pipeline import Call, JSONObject
 from llmaas.gateway.responseitems import (
     ended,
@@ -69,13 +70,14 @@ class Responses:
     def check(self, entry: ModelEntry, request: CreateResponseRequest) -> Call:
         _check_refused(request)
         if request._chat is None:
-            request._chat = to_chat(request)
-        chat = request._chat
+            request._chat, request._inputs = to_chat(request)
+        chat, inputs = request._chat, request._inputs
         try:
             call = CHAT.check(entry, chat)
         except InvalidRequest as error:
             error.param = _PARAMS.get(error.param or "", error.param)
             raise
+        call.images = chat_images(chat, lambda m, p: f"input[{inputs[m]}].content[{p}]")
         if call.stream:
             call.include_usage = True  # the usage ends `response.completed`
             call.translate = ResponseEvents(response_object(request, model=entry.id, status="in_progress"))
@@ -104,7 +106,7 @@ class Responses:
 
     def finish(self, request: CreateResponseRequest, body: JSONObject) -> None:
         if request.tools:  # a call written as text, recovered as for chat
-            recover_tool_calls(to_chat(request), body)
+            recover_tool_calls(request._chat or to_chat(request)[0], body)
         scrub(body)
         choices = body.get("choices") or [{}]
         choice = choices[0] if isinstance(choices[0], dict) else {}
@@ -126,14 +128,17 @@ class Responses:
 RESPONSES = Responses()
 
 
-def to_chat(request: CreateResponseRequest) -> ChatCompletionRequest:
-    """The chat request that asks an engine what `request` asks."""
+def to_chat(request: CreateResponseRequest) -> tuple[ChatCompletionRequest, tuple[int | None, ...]]:
+    """The chat request that asks an engine what `request` asks, and for each of its messages the
+    index of the input item it came from (None: the instructions)."""
     messages: list[JSONObject] = []
+    inputs: list[int | None] = []
     if request.instructions is not None:
         messages.append({"role": "system", "content": request.instructions})
+        inputs.append(None)
     items = [request.input] if isinstance(request.input, str) else request.input
     for index, item in enumerate(items):
-        where = f"input.{index}"
+        where = f"input[{index}]"
         if isinstance(item, str):
             messages.append({"role": "user", "content": item})
         elif isinstance(item, FunctionCallItem):
@@ -148,14 +153,15 @@ def to_chat(request: CreateResponseRequest) -> ChatCompletionRequest:
             messages.append({"role": "tool", "tool_call_id": item.call_id,
                              "content": _text(item.output, f"{where}.output")})
         elif item.role == "user" and not isinstance(item.content, str):
-            messages.append({"role": "user", "content": [_chat_part(part, f"{where}.content")
-                                                         for part in item.content]})
+            messages.append({"role": "user", "content": [_chat_part(part, f"{where}.content[{p}]")
+                                                         for p, part in enumerate(item.content)]})
         else:
             messages.append({"role": item.role, "content": _text(item.content, f"{where}.content")})
+        inputs += [index] * (len(messages) - len(inputs))  # none when a call joined the turn before
     body: JSONObject = {"model": request.model, "messages": messages}
     _copy(request, body)
     try:
-        return ChatCompletionRequest.model_validate(body)
+        return ChatCompletionRequest.model_validate(body), tuple(inputs)
     except ValidationError as error:  # more turns than a chat takes, with the instructions
         raise InvalidRequest(f"Invalid value for 'input': {error.errors()[0]['msg']}.",
                              param="input") from None
@@ -195,7 +201,7 @@ def _chat_part(part: InputPart, where: str) -> JSONObject:
     if isinstance(part, InputImage):
         if part.image_url is None:  # a file_id: nothing is stored to refer to
             raise InvalidRequest("Images must be sent inline as data:image/...;base64 URLs in "
-                                 "`image_url`; files are not stored.", param=where)
+                                 "`image_url`; files are not stored.", param=f"{where}.file_id")
         image: JSONObject = {"url": part.image_url}
         if part.detail is not None:
             image["detail"] = part.detail

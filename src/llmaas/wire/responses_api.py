@@ -132,8 +132,10 @@ class ResponseStreamOptions(WireModel):
 
 class CreateResponseRequest(RequestBody):
     # The chat request this one is answered as, once translated: one translation per request, so the
-    # images the gateway checks and fetches in it are the images the engine is sent.
+    # images the gateway checks and fetches in it are the images the engine is sent. Its messages'
+    # input items: `_inputs[m]` is the index in `input` of the chat's message m (None: instructions).
     _chat: ChatCompletionRequest | None = PrivateAttr(None)
+    _inputs: tuple[int | None, ...] = PrivateAttr(())
 
     model: ModelName
     input: str | Annotated[list[InputItem], Field(min_length=1, max_length=MAX_MESSAGES)]
