@@ -70,6 +70,10 @@ def test_every_cli_write_leaves_one_row(run: CliRunner, database: Engine, sighup
                                                                     "ok", None)
     assert (row.action, row.target_type, row.target, row.details) == (
         "tenant.create", "tenant", "acme", {"fields": ["tier", "prepaid_credit_eur"]})
+    _, row = _invoke(run, database, "tenants", "update", "acme", "--tier", "business",
+                     "--email-domains", "acme.com")
+    assert (row.action, row.target, row.details) == (
+        "tenant.update", "acme", {"fields": ["email_domains", "tier"]})
     _, row = _invoke(run, database, "tiers", "set", "standard", "--rpm", "10", "--cap-eur", "9",
                      "--guardrail", "block")
     assert (row.action, row.target, row.details) == (

@@ -65,12 +65,34 @@ def test_rotation_prints_a_new_secret(run: CliRunner) -> None:
         # Rate limits are 32-bit columns: PostgreSQL would refuse a larger one with a traceback.
         (["keys", "create", "--name", "x", "--rpm", str(2**31)], "--rpm"),
         (["tiers", "set", "standard", "--output-per-day", str(2**31)], "--output-per-day"),
+        (["tenants", "update", "ghost", "--tier", "standard"], "No tenant named 'ghost'"),
+        (["tenants", "update", "default"], "Nothing to change"),
+        (["tenants", "update", "default", "--tier", "platinum"], "No tier named 'platinum'"),
+        (["tenants", "update", "default", "--email-domains", "acme.com,not a domain"], "E-mail domains"),
+        (["tenants", "update", "default", "--prepaid-eur", "lots"], "not an amount"),
     ],
 )
 def test_mistakes_are_explained(run: CliRunner, args: list[str], message: str) -> None:
     result = run.invoke(app, args)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_a_tenant_can_be_changed(run: CliRunner, database: Engine) -> None:
+    assert run.invoke(app, ["tenants", "create", "acme", "--tier", "standard"]).exit_code == 0
+    moved = run.invoke(app, ["tenants", "update", "acme", "--tier", "business", "--prepaid-eur", "20",
+                             "--email-domains", " Acme.com,@acme.fr,acme.com"])
+    assert moved.exit_code == 0, moved.output
+    assert "acme.com, acme.fr" in moved.output
+    acme = next(line for line in run.invoke(app, ["tenants", "list"]).stdout.splitlines() if "acme" in line)
+    assert "business" in acme and "20.00 €" in acme and "acme.com, acme.fr" in acme
+    cleared = run.invoke(app, ["tenants", "update", "acme", "--email-domains", ""])
+    assert cleared.exit_code == 0, cleared.output
+    with Session(database) as session:
+        row = session.scalar(select(TenantRow).where(TenantRow.name == "acme"))
+        assert row is not None and row.prepaid_credit_nano == 20 * 10**9
+    acme = next(line for line in run.invoke(app, ["tenants", "list"]).stdout.splitlines() if "acme" in line)
+    assert "acme.fr" not in acme and "business" in acme
 
 
 def test_tiers_can_be_changed(run: CliRunner) -> None:

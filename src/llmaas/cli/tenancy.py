@@ -13,6 +13,7 @@ from llmaas.guardrails import Policy
 from llmaas.storage.tables import MAX_RATE
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import format_eur
+from llmaas.tenancy.tenants import clean_email_domains
 
 tenants_app = typer.Typer(help="Customer organisations.", no_args_is_help=True)
 tiers_app = typer.Typer(help="Plans: spending caps and throughput limits.", no_args_is_help=True)
@@ -40,15 +41,48 @@ def create_tenant(
     console.print(f"Created tenant [bold]{tenant.name}[/bold] on tier {tenant.tier}.")
 
 
+@tenants_app.command("update")
+def update_tenant(
+    name: str,
+    tier: Annotated[str | None, typer.Option(help="Move the tenant to this plan.")] = None,
+    prepaid_eur: Annotated[str | None, typer.Option(help="Prepaid credit granted, in euros.")] = None,
+    email_domains: Annotated[str | None, typer.Option(
+        help="The e-mail domains its own identity provider may claim, comma-separated; replaces the "
+             "grant (\"\" clears it).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Change a tenant's tier, prepaid credit or e-mail domains (only the options given).
+
+    Example: llmaas tenants update acme --tier business --email-domains acme.com,acme.fr
+    """
+    credit = euros(prepaid_eur)
+    fields = sorted(field for field, value in (("tier", tier), ("prepaid_credit_eur", credit),
+                                               ("email_domains", email_domains)) if value is not None)
+    if not fields:
+        raise fail(ValueError("Nothing to change: give --tier, --prepaid-eur or --email-domains."))
+    with opened_database(config) as engine:
+        try:
+            with audited(engine, "tenant.update", "tenant", name, fields=fields):
+                domains = None if email_domains is None else clean_email_domains(email_domains.split(","))
+                tenant = TenantService(engine).update(name, tier=tier, prepaid_credit_nano=credit,
+                                                      email_domains=domains)
+        except LlmaasError as error:
+            raise fail(error) from None
+    console.print(f"Updated tenant [bold]{tenant.name}[/bold]: tier {tenant.tier}"
+                  + (f", e-mail domains {', '.join(tenant.email_domains)}" if tenant.email_domains else "")
+                  + ".")
+
+
 @tenants_app.command("list")
 def list_tenants(config: ConfigOption = None) -> None:
-    """List tenants with their tier and prepaid credit."""
-    table = Table("name", "tier", "prepaid credit", "created")
+    """List tenants with their tier, prepaid credit and the e-mail domains granted to them."""
+    table = Table("name", "tier", "prepaid credit", "e-mail domains", "created")
     with opened_database(config) as engine:
         tenants = TenantService(engine).list()
     for tenant in tenants:
         credit = format_eur(tenant.prepaid_credit_nano) if tenant.prepaid_credit_nano is not None else "-"
-        table.add_row(tenant.name, tenant.tier, credit, when(tenant.created_at))
+        table.add_row(tenant.name, tenant.tier, credit, ", ".join(tenant.email_domains) or "-",
+                      when(tenant.created_at))
     out.print(table)
 
 
