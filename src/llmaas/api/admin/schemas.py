@@ -47,6 +47,12 @@ class Strict(BaseModel):
         return value
 
 
+class Public(BaseModel):
+    """An answer: what is stored, shown as it is (the inputs above refused what may not be stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class TierLimits(Strict):
     monthly_cap_eur: Euros | None = Field(
         None, ge=0, le=MAX_EUROS, description="Spending cap per calendar month.")
@@ -123,7 +129,7 @@ class KeyUpdate(Strict):
     guardrail: Policy | None = Field(None, description="off, flag or block; null: its tier's.")
 
 
-class KeyPublic(Strict):
+class KeyPublic(Public):
     prefix: str
     name: str
     tenant: str
@@ -146,7 +152,7 @@ class KeyRotate(Strict):
         86_400, ge=0, le=MAX_GRACE_S, description="How long the old secret keeps working.")
 
 
-class UsageGroup(Strict):
+class UsageGroup(Public):
     group: str
     requests: int
     input_tokens: int
@@ -160,19 +166,19 @@ class UsageGroup(Strict):
     guardrail_blocked: int = Field(description="Of the requests, how many the guardrail blocked.")
 
 
-class UsageReport(Strict):
+class UsageReport(Public):
     group_by: str
     data: list[UsageGroup]
     total_cost_eur: Euros
 
 
-class CatalogOverridePublic(Strict):
+class CatalogOverridePublic(Public):
     fields: dict[str, Any] = Field(description="The overridden fields as stored; upstream keys masked.")
     updated_at: Instant
     updated_by: str
 
 
-class CatalogModelPublic(Strict):
+class CatalogModelPublic(Public):
     id: str
     lifecycle_status: str = Field(description="The status today: dates move a model on by themselves.")
     overridden: list[str] = Field(description="Fields the operator's override sets over the file.")
@@ -180,7 +186,7 @@ class CatalogModelPublic(Strict):
     entry: dict[str, Any] = Field(description="The entry as served, file and override merged; keys masked.")
 
 
-class CatalogAliasPublic(Strict):
+class CatalogAliasPublic(Public):
     alias: str
     model: str | None = Field(description="The model it points to; null where an override removed it.")
     source: Literal["file", "override"]
@@ -188,7 +194,7 @@ class CatalogAliasPublic(Strict):
     updated_by: str | None = None
 
 
-class CatalogPublic(Strict):
+class CatalogPublic(Public):
     revision: int | None = Field(description="The overrides' revision this replica serves.")
     models: list[CatalogModelPublic]
     aliases: list[CatalogAliasPublic]
@@ -198,7 +204,7 @@ class AliasUpdate(Strict):
     model: str = Field(min_length=1, max_length=200, description="The model id the alias points to.")
 
 
-class AuditEntryPublic(Strict):
+class AuditEntryPublic(Public):
     seq: int = Field(description="Position in the hash chain, from 1, without gaps.")
     created_at: Instant
     actor: str = Field(description="`admin-token` for the admin API, `cli:<login>` for the CLI.")
