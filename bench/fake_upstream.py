@@ -75,8 +75,11 @@ def _stream_of(chunks: int) -> tuple[bytes, ...]:
 
 
 STREAM_BODY = b"".join(_STREAM)
-# What the gateway relays of it: the same bytes, but the engine's build fingerprint hidden.
-RELAYED_STREAM_BODY = STREAM_BODY.replace(b'"system_fingerprint":"b1"', b'"system_fingerprint":null')
+
+
+def relayed(body: bytes, fingerprint: str) -> bytes:
+    """What a gateway relays of `body`: the same bytes, the engine's build fingerprint replaced by its own."""
+    return body.replace(b'"system_fingerprint":"b1"', b'"system_fingerprint":"%s"' % fingerprint.encode())
 
 
 def _start(status: int, content_type: bytes, length: int | None) -> Message:

@@ -18,6 +18,7 @@ import orjson
 
 from bench import fake_upstream
 from bench.common import cpu_seconds
+from llmaas.gateway.shapes import PLATFORM_FINGERPRINT
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,8 @@ async def run_phase(
     `metrics_url`, a gateway's /metrics, read around them into `Phase.stalls`.
     """
     body = request_body(scenario.stream)
-    expected = (fake_upstream.STREAM_BODY, fake_upstream.RELAYED_STREAM_BODY) if scenario.stream else None
+    engine = fake_upstream.STREAM_BODY
+    expected = (engine, fake_upstream.relayed(engine, PLATFORM_FINGERPRINT)) if scenario.stream else None
     phase = Phase(target)
     connector = aiohttp.TCPConnector(limit=scenario.concurrency, keepalive_timeout=60)
     async with aiohttp.ClientSession(
