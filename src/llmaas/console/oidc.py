@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from llmaas.errors import AuthenticationFailed
 SCOPES = "openid email groups"
 _DISCOVERY_TTL_S = 300.0
 _ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
+_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")  # the flow needs each
+_MAX_URL = 1000  # an endpoint
+_MAX_LOGOUT_URL = 2000  # the session's column
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}")
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,6 @@ class Identity:
 
     email: str
     groups: object
-    id_token: str
 
 
 class OidcClient:
@@ -50,8 +54,16 @@ class OidcClient:
         except (httpx.HTTPError, ValueError):
             raise AuthenticationFailed("Your identity provider cannot be reached; try again, or ask "
                                        "your administrator.", code="provider_unreachable") from None
-        if metadata.get("issuer") != issuer:
+        if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
             raise AuthenticationFailed("The identity provider names another issuer.", code="provider_invalid")
+        # The gateway itself fetches the token and key endpoints, and sends people to the others: each
+        # is https://, or on the issuer's own origin (a loopback issuer the operator allowed).
+        for name in _ENDPOINTS:
+            if not _endpoint_of(issuer, metadata.get(name)):
+                raise AuthenticationFailed(f"The identity provider's {name} is not an https:// URL.",
+                                           code="provider_invalid")
+        if not _endpoint_of(issuer, metadata.get("end_session_endpoint")):
+            metadata.pop("end_session_endpoint", None)  # optional: signing out then ends ours only
         self._discovery[issuer] = (metadata, time.monotonic() + _DISCOVERY_TTL_S)
         return metadata
 
@@ -85,20 +97,36 @@ class OidcClient:
         if not isinstance(email, str) or claims.get("email_verified") is False:
             raise AuthenticationFailed("The identity provider gave no verified e-mail address.",
                                        code="email_missing")
-        return Identity(email=email[:320], groups=claims.get(provider.groups_claim), id_token=id_token)
+        if not _EMAIL.fullmatch(email):  # it names the person in sessions and the audit log
+            raise AuthenticationFailed("The identity provider gave an e-mail address that is not one.",
+                                       code="email_invalid")
+        return Identity(email=email, groups=claims.get(provider.groups_claim))
 
-    async def logout_url(self, provider: IdentityProvider, *, id_token: str, return_to: str) -> str | None:
-        """Where the provider ends its own session, when it offers that (RP-initiated logout)."""
+    async def logout_url(self, provider: IdentityProvider, *, return_to: str) -> str | None:
+        """Where the provider ends its own session, when it offers that (RP-initiated logout). The
+        client id names the console, not the ID token: no token is kept after the sign-in."""
         endpoint = (await self._metadata(provider.issuer)).get("end_session_endpoint")
         if not isinstance(endpoint, str):
             return None
-        return str(httpx.URL(endpoint, params={"id_token_hint": id_token,
-                                               "post_logout_redirect_uri": return_to}))
+        url = str(httpx.URL(endpoint, params={"client_id": provider.client_id,
+                                              "post_logout_redirect_uri": return_to}))
+        return url if len(url) <= _MAX_LOGOUT_URL else None
 
     def _client(self, provider: IdentityProvider, redirect_uri: str) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(client_id=provider.client_id, client_secret=provider.client_secret,
                                  scope=SCOPES, redirect_uri=redirect_uri, code_challenge_method="S256",
                                  timeout=self._timeout_s)
+
+
+def _endpoint_of(issuer: str, url: object) -> bool:
+    if not isinstance(url, str) or len(url) > _MAX_URL:
+        return False
+    try:
+        parsed, origin = httpx.URL(url), httpx.URL(issuer)
+    except httpx.InvalidURL:
+        return False
+    same_origin = (parsed.scheme, parsed.host, parsed.port) == (origin.scheme, origin.host, origin.port)
+    return bool(parsed.host) and (parsed.scheme == "https" or same_origin)
 
 
 def new_verifier() -> str:

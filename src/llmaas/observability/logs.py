@@ -86,7 +86,9 @@ def configure_logging(level: str) -> None:
     """The platform's own loggers at `level`; other libraries' at INFO at most, whatever `level`: their
     DEBUG output (SQLAlchemy's statement parameters and rows, HTTP clients' exchanges) is not ours to
     keep free of secrets and content. Tracebacks are logged without exception messages, which may
-    quote a request. `llmaas serve` calls it, and so does each of its worker processes."""
+    quote a request. httpx logs every URL it fetches at INFO, some of them a tenant's (its identity
+    provider's endpoints): warnings only. `llmaas serve` calls it, and so does each of its workers."""
     logging.basicConfig(level=max(logging.getLevelName(level), logging.INFO),
                         handlers=[content_free_handler()])
     logging.getLogger("llmaas").setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -74,8 +74,7 @@ async def callback(request: Request, console: ConsoleDep,
             outcome="refused", error_code="no_role", details={"provider": provider.issuer}))
         raise AuthenticationFailed("Your account has no role in this console: ask your administrator "
                                    "to add you to one of its groups.", code="no_role")
-    logout = await console.oidc.logout_url(provider, id_token=identity.id_token,
-                                           return_to=f"{console.base_url(request)}/console/login")
+    logout = await console.oidc.logout_url(provider, return_to=f"{console.base_url(request)}/console/login")
     return await _open_session(console, request, email=identity.email, role=role,
                                tenant_id=provider.tenant_id, tenant=provider.tenant, how="oidc",
                                logout_url=logout)
