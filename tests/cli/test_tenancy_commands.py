@@ -70,6 +70,11 @@ def test_rotation_prints_a_new_secret(run: CliRunner) -> None:
         (["tenants", "update", "default", "--tier", "platinum"], "No tier named 'platinum'"),
         (["tenants", "update", "default", "--email-domains", "acme.com,not a domain"], "E-mail domains"),
         (["tenants", "update", "default", "--prepaid-eur", "lots"], "not an amount"),
+        # Past what the database and the admin API's answers hold, or not a number at all.
+        (["tenants", "update", "default", "--prepaid-eur", "9000000001"], "amounts are between"),
+        (["tenants", "create", "x", "--tier", "standard", "--prepaid-eur", "Infinity"], "amounts are"),
+        (["tiers", "set", "standard", "--cap-eur", "NaN"], "amounts are between"),
+        (["keys", "create", "--name", "x", "--budget-eur", "-1"], "amounts are between"),
     ],
 )
 def test_mistakes_are_explained(run: CliRunner, args: list[str], message: str) -> None:

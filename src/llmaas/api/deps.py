@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +14,8 @@ from llmaas.auth import ApiKey, FailedAuthentications, KeyService
 from llmaas.errors import AuthenticationFailed
 from llmaas.gateway import Gateway
 from llmaas.gateway.accounting import Caller
+
+INVALID_ADDRESS = "invalid"
 
 
 # Async on purpose: FastAPI runs plain `def` dependencies in the thread pool, a hop per request.
@@ -52,8 +55,17 @@ async def _key(keys: KeyService, authorization: str | None) -> ApiKey:
 
 
 def client_address(scope: Scope) -> str | None:
+    """The client's IP address, for the failed-authentication throttle, the audit log and the admin
+    API's allow-list. Behind a trusted proxy it comes from X-Forwarded-For, which holds whatever the
+    client wrote when the proxy passes it on: anything but an address is one shared "invalid" (so it
+    is still throttled, as one, and no text of the client's is kept)."""
     client = scope.get("client")
-    return str(client[0]) if client else None
+    if not client:
+        return None
+    try:
+        return str(ipaddress.ip_address(client[0]))
+    except ValueError:
+        return INVALID_ADDRESS
 
 
 async def get_api_key(request: Request) -> ApiKey:

@@ -20,7 +20,7 @@ from llmaas.audit import LOCAL, AuditLog, Draft
 from llmaas.errors import LlmaasError, NotFound
 from llmaas.settings import load_settings
 from llmaas.storage.database import create_database_engine, migrate
-from llmaas.tenancy.money import to_nano
+from llmaas.tenancy.money import MAX_EUROS, to_nano
 
 console = Console(stderr=True)  # tables and messages; stdout is kept for what scripts read (a new key)
 out = Console()
@@ -95,8 +95,8 @@ def euros(value: str | None) -> int | None:
         amount = Decimal(value)
     except InvalidOperation:
         raise typer.BadParameter(f"{value!r} is not an amount in euros") from None
-    if amount < 0:
-        raise typer.BadParameter("amounts cannot be negative")
+    if not amount.is_finite() or not 0 <= amount <= MAX_EUROS:
+        raise typer.BadParameter(f"amounts are between 0 and {MAX_EUROS:,} euros")
     return to_nano(amount)
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmaas.api.deps import client_address
 from llmaas.audit import AuditLog, Draft
 from llmaas.auth import KeyService
 from llmaas.console.oidc import OidcClient
@@ -89,17 +90,18 @@ class Console:
                      target: str, **details: Any) -> None:
         """One audit row for a console write that succeeded (refusals go through `writing`)."""
         await run_in_threadpool(lambda: self.audit.record(
-            actor=principal.actor, source=_source(request), action=action, target_type=target_type,
+            actor=principal.actor, source=source(request), action=action, target_type=target_type,
             target=target, details=details))
 
     def writing(self, principal: Principal, request: Request, action: str, target_type: str,
                 target: str, **details: Any) -> Any:
-        return self.audit.awriting(Draft(principal.actor, _source(request), action, target_type, target,
+        return self.audit.awriting(Draft(principal.actor, source(request), action, target_type, target,
                                          {"via": "console", **details}))
 
 
-def _source(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def source(request: Request) -> str:
+    """Where a console request came from, as the audit log says it."""
+    return client_address(request.scope) or "unknown"
 
 
 def get_console(request: Request) -> Console:

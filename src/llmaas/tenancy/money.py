@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 NANO_PER_EUR = 1_000_000_000
+# The largest amount a cap, a budget or a credit may be: its nano-euros fit the 64-bit database columns
+# (and the meter's exact integers, under 2**53) with room for sums.
+MAX_EUROS = Decimal(9_000_000_000)
 
 
 def to_nano(eur: Decimal | float | str | None) -> int | None:

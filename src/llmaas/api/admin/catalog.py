@@ -21,6 +21,7 @@ from llmaas.api.admin.schemas import (
     CatalogOverridePublic,
     CatalogPublic,
 )
+from llmaas.api.deps import client_address
 from llmaas.audit import Draft
 from llmaas.catalog import Catalog, lifecycle
 from llmaas.catalog.catalog import CatalogError
@@ -66,7 +67,7 @@ def aliases_public(catalog: Catalog, overrides: Overrides) -> list[CatalogAliasP
 
 def _actor(request: Request) -> str:
     # The admin token names no person; the client's address is what the audit log can say.
-    return f"admin-api@{request.client.host if request.client else 'unknown'}"
+    return f"admin-api@{client_address(request.scope) or 'unknown'}"
 
 
 async def _write(

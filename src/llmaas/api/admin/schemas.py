@@ -10,13 +10,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 
 from llmaas.guardrails import Policy
 from llmaas.storage.tables import MAX_RATE
+from llmaas.tenancy.money import MAX_EUROS
 
 Euros = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 # Bounds that keep what a client sends storable: nano-euros are 64-bit database integers,
 # rate limits 32-bit ones, text holds no NUL character (PostgreSQL refuses it), and a grace period must
 # end before the calendar does. Past them a request is a 400, not a 500.
-MAX_EUROS = Decimal(9_000_000_000)
 MAX_GRACE_S = 10 * 366 * 86_400
 
 
@@ -78,8 +78,15 @@ class TierUpdate(TierLimits):
     guardrail: Policy | None = Field(None, description="off, flag or block; left out: unchanged.")
 
 
-class TierPublic(TierCreate):
-    pass
+class TierPublic(Public):
+    name: str
+    description: str
+    guardrail: Policy = Field(description="Prompt-injection policy of the tier's keys that have none.")
+    monthly_cap_eur: Euros | None = Field(description="Spending cap per calendar month; null: none.")
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    output_tokens_per_hour: int | None
+    output_tokens_per_day: int | None
 
 
 class TenantCreate(Strict):
@@ -96,7 +103,10 @@ class TenantUpdate(Strict):
         description="The e-mail domains the tenant's own identity provider may claim (replaces the grant).")
 
 
-class TenantPublic(TenantCreate):
+class TenantPublic(Public):
+    name: str
+    tier: str
+    prepaid_credit_eur: Euros | None
     created_at: Instant
     email_domains: list[str] = Field(
         default_factory=list, description="The e-mail domains its identity provider may claim.")

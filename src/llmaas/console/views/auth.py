@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from llmaas.console.guard import COOKIE, Console, ConsoleDep, FormDep, PrincipalDep, render
+from llmaas.console.guard import COOKIE, Console, ConsoleDep, FormDep, PrincipalDep, render, source
 from llmaas.console.oidc import new_verifier
 from llmaas.console.roles import Role
 from llmaas.errors import AuthenticationFailed, InvalidRequest
@@ -69,7 +69,7 @@ async def callback(request: Request, console: ConsoleDep,
     role = provider.role_for(identity.groups)
     if domain not in provider.email_domains or role is None:
         await run_in_threadpool(lambda: console.audit.record(
-            actor=f"console:{identity.email}", source=_source(request), action="console.login",
+            actor=f"console:{identity.email}", source=source(request), action="console.login",
             target_type="tenant" if provider.tenant else "operator", target=provider.tenant or "",
             outcome="refused", error_code="no_role", details={"provider": provider.issuer}))
         raise AuthenticationFailed("Your account has no role in this console: ask your administrator "
@@ -115,7 +115,7 @@ async def _open_session(console: Console, request: Request, *, email: str, role:
     token = await run_in_threadpool(lambda: console.sessions.open(
         email=email, role=role, tenant_id=tenant_id, logout_url=logout_url))
     await run_in_threadpool(lambda: console.audit.record(
-        actor=f"console:{email}", source=_source(request), action="console.login",
+        actor=f"console:{email}", source=source(request), action="console.login",
         target_type="tenant" if tenant else "operator", target=tenant or "",
         details={"role": role.value, "via": how}))
     response = RedirectResponse("/console/", status_code=303)
@@ -128,6 +128,3 @@ async def _open_session(console: Console, request: Request, *, email: str, role:
 def _callback(console: Console, request: Request) -> str:
     return f"{console.base_url(request)}/console/auth/callback"
 
-
-def _source(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
