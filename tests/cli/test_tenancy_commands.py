@@ -138,3 +138,17 @@ def test_usage_as_json(run: CliRunner, database: Engine) -> None:
         raise result.exception
     data = json.loads(result.stdout)
     assert data[0]["output_tokens"] == 500 and data[0]["cost_eur"] == 0.0058
+
+
+def test_names_are_shown_as_written_never_as_markup(run: CliRunner) -> None:
+    # A tenant administrator names keys in the console: in the operator's terminal they stay text.
+    tenant = "[link=https://evil.test]acme[/link]"
+    assert run.invoke(app, ["tenants", "create", tenant, "--tier", "standard"]).exit_code == 0
+    created = run.invoke(app, ["keys", "create", "--tenant", tenant, "--name", "x[/bold]",
+                               "--models", "[red]m"])
+    assert created.exit_code == 0, created.output
+    assert "x[/bold]" in created.output
+    listing = run.invoke(app, ["keys", "list"])
+    assert listing.exit_code == 0, listing.output
+    assert "x[/bold]" in listing.stdout and "[red]m" in listing.stdout
+    assert "[link=https://evil.test]acme[/link]" in run.invoke(app, ["tenants", "list"]).stdout

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 
 from llmaas.audit import LOCAL, AuditLog, Draft
@@ -83,7 +84,7 @@ def signal_reload(config: Path | None, *, action: str, target_type: str) -> None
 
 
 def fail(error: LlmaasError | ValueError) -> typer.Exit:
-    console.print(f"[red]{getattr(error, 'message', error)}[/red]")
+    console.print(f"[red]{escape(str(getattr(error, 'message', error)))}[/red]")
     return typer.Exit(1)
 
 

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from llmaas.auth import KeyLimits, KeyService
@@ -78,8 +79,8 @@ def create(
                 row.target = issued.key.prefix
         except LlmaasError as error:
             raise fail(error) from None
-    console.print(f"Created key [bold]{issued.key.prefix}[/bold] ({issued.key.name}, tenant "
-                  f"{issued.key.tenant}). Store it now: it cannot be shown again.")
+    console.print(f"Created key [bold]{issued.key.prefix}[/bold] ({escape(issued.key.name)}, tenant "
+                  f"{escape(issued.key.tenant)}). Store it now: it cannot be shown again.")
     print(issued.secret)
 
 
@@ -108,7 +109,7 @@ def list_keys(
             state = f"expires {when(key.expires_at)}"
         else:
             state = "active"
-        table.add_row(key.name, key.tenant, ", ".join(key.allowed_models or ["all"]),
+        table.add_row(escape(key.name), escape(key.tenant), escape(", ".join(key.allowed_models or ["all"])),
                       ", ".join(filter(None, limits)) or "tier's", state, key.prefix)
     out.print(table)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from llmaas.catalog import Catalog, lifecycle, load_catalog
@@ -58,7 +59,7 @@ def _write(
             with audited(engine, action, target_type, target, **details):
                 write(OverrideStore(engine), base)
         except LlmaasError as error:  # CatalogError among them
-            console.print(f"[red]Not saved: {error.message}[/red]")
+            console.print(f"[red]Not saved: {escape(error.message)}[/red]")
             raise typer.Exit(1) from None
     console.print(change)
     console.print(_propagation(settings))
@@ -104,18 +105,19 @@ def list_models(config: ConfigOption = None) -> None:
         state = lifecycle.status(entry, today)
         colour = {"deprecated": "yellow", "retired": "red"}.get(state, "green")
         table.add_row(
-            entry.id, _marked(", ".join(entry.capabilities), changed, "capabilities"),
+            escape(entry.id), _marked(", ".join(entry.capabilities), changed, "capabilities"),
             _marked(str(entry.context_length), changed, "context_length"),
-            _marked(entry.license, changed, "license"),
+            _marked(escape(entry.license), changed, "license"),
             _marked(f"[{colour}]{state}[/{colour}]", changed, "status", "deprecated_at", "retires_at"),
             _marked(str(entry.retires_at or ""), changed, "retires_at"),
-            _marked(entry.successor or "", changed, "successor"), _marked(served, changed, "upstreams"),
+            _marked(escape(entry.successor or ""), changed, "successor"),
+            _marked(escape(served), changed, "upstreams"),
             ", ".join(sorted(changed)),
         )
     out.print(table)
     for alias, target in sorted(catalog.aliases.items()):
         mark = "*" if alias in overrides.aliases else ""
-        out.print(f"alias [bold]{alias}[/bold]{mark} → {target}")
+        out.print(f"alias [bold]{escape(alias)}[/bold]{mark} → {escape(target)}")
     if overrides.models or overrides.aliases:
         out.print("* set by an override in the database (llmaas models override / alias)")
 

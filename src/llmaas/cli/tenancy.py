@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from llmaas.cli.common import ConfigOption, audited, console, euros, fail, opened_database, out, when
@@ -38,7 +39,7 @@ def create_tenant(
                 tenant = TenantService(engine).create(name=name, tier=tier, prepaid_credit_nano=credit)
         except LlmaasError as error:
             raise fail(error) from None
-    console.print(f"Created tenant [bold]{tenant.name}[/bold] on tier {tenant.tier}.")
+    console.print(f"Created tenant [bold]{escape(tenant.name)}[/bold] on tier {escape(tenant.tier)}.")
 
 
 @tenants_app.command("update")
@@ -68,7 +69,7 @@ def update_tenant(
                                                       email_domains=domains)
         except LlmaasError as error:
             raise fail(error) from None
-    console.print(f"Updated tenant [bold]{tenant.name}[/bold]: tier {tenant.tier}"
+    console.print(f"Updated tenant [bold]{escape(tenant.name)}[/bold]: tier {escape(tenant.tier)}"
                   + (f", e-mail domains {', '.join(tenant.email_domains)}" if tenant.email_domains else "")
                   + ".")
 
@@ -81,8 +82,8 @@ def list_tenants(config: ConfigOption = None) -> None:
         tenants = TenantService(engine).list()
     for tenant in tenants:
         credit = format_eur(tenant.prepaid_credit_nano) if tenant.prepaid_credit_nano is not None else "-"
-        table.add_row(tenant.name, tenant.tier, credit, ", ".join(tenant.email_domains) or "-",
-                      when(tenant.created_at))
+        table.add_row(escape(tenant.name), escape(tenant.tier), credit,
+                      ", ".join(tenant.email_domains) or "-", when(tenant.created_at))
     out.print(table)
 
 
@@ -94,11 +95,11 @@ def list_tiers(config: ConfigOption = None) -> None:
     with opened_database(config) as engine:
         tiers = TierService(engine).list()
     for tier in tiers:
-        table.add_row(tier.name, format_eur(tier.monthly_cap_nano),
+        table.add_row(escape(tier.name), format_eur(tier.monthly_cap_nano),
                       *(f"{n:,}" if n is not None else "unlimited" for n in (
                           tier.requests_per_minute, tier.tokens_per_minute,
                           tier.output_tokens_per_hour, tier.output_tokens_per_day)),
-                      tier.guardrail, tier.description)
+                      tier.guardrail, escape(tier.description))
     out.print(table)
 
 
@@ -132,4 +133,4 @@ def set_tier(
                 tier = TierService(engine).update(name, guardrail=guardrail, **given)
         except (LlmaasError, ValueError) as error:
             raise fail(error) from None
-    console.print(f"Updated tier [bold]{tier.name}[/bold].")
+    console.print(f"Updated tier [bold]{escape(tier.name)}[/bold].")

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from llmaas.auth import KeyService
@@ -44,9 +45,9 @@ def usage(
         print(json.dumps([{**vars(g), "cost_eur": eur_number(g.cost_nano)} for g in groups]))
         return
     table = Table(group_by, "requests", "input tokens", "output tokens", "audio minutes", "cost",
-                  title=f"Usage since {start:%Y-%m-%d}" + (f" for {tenant}" if tenant else ""))
+                  title=f"Usage since {start:%Y-%m-%d}" + (f" for {escape(tenant)}" if tenant else ""))
     for g in groups:
-        table.add_row(g.group, f"{g.requests:,}", f"{g.input_tokens:,}", f"{g.output_tokens:,}",
+        table.add_row(escape(g.group), f"{g.requests:,}", f"{g.input_tokens:,}", f"{g.output_tokens:,}",
                       f"{g.billed_minutes:,}", format_eur(g.cost_nano))
     table.add_section()
     table.add_row("total", f"{sum(g.requests for g in groups):,}", "", "", "",
