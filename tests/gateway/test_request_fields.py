@@ -12,6 +12,7 @@ import pytest
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import Platform
 from tests.gateway.test_errors import assert_error
+from tests.wire.test_requests import chosen, replayed, schema_named, tools
 
 HUGE = 10**30
 CHAT = {"model": "chat-model", "messages": [{"role": "user", "content": "x"}]}
@@ -96,4 +97,50 @@ def test_a_tool_message_needs_its_tool_call_id(platform: Platform, engine: FakeE
                 {"role": "tool", "content": "42"}]
     response = send(platform, "/v1/chat/completions", {"model": "chat-model", "messages": messages})
     assert_error(response, 400, param="messages[2].tool_call_id")
+    assert not engine.requests
+
+
+@pytest.mark.parametrize(("fields", "param", "says"), [
+    (tools("f" * 65), "tools[0].function.name", "at most 64 characters"),
+    (tools("get.weather"), "tools[0].function.name", "pattern '^[a-zA-Z0-9_-]+$'"),
+    (tools(*(f"f{i}" for i in range(129))), "tools", "at most 128 items"),
+    (replayed(call_id="c" * 257), "messages[1].tool_calls[0].id", "at most 256 characters"),
+    (replayed(answered="c" * 257), "messages[2].tool_call_id", "at most 256 characters"),
+    (replayed(name="f" * 65), "messages[1].tool_calls[0].function.name", "at most 64 characters"),
+    (replayed(participant="n" * 65), "messages[0].name", "at most 64 characters"),
+    (chosen("f" * 65), "tool_choice.function.name", "at most 64 characters"),
+    (schema_named("my schema"), "response_format.json_schema.name", "pattern '^[a-zA-Z0-9_-]+$'"),
+])
+def test_a_name_id_or_tool_list_past_its_bound_is_a_400_naming_it(
+    platform: Platform, engine: FakeEngine, fields: dict[str, Any], param: str, says: str
+) -> None:
+    error = assert_error(send(platform, "/v1/chat/completions", {**CHAT, **fields}), 400, param=param)
+    message = str(error["message"])
+    assert message.startswith(f"Invalid value for '{param}': ") and says in message
+    assert not engine.requests
+
+
+def test_names_ids_and_tools_at_their_bounds_reach_the_engine(platform: Platform, engine: FakeEngine) -> None:
+    call_id = "call:01/" + "c" * 248  # another provider's id, 256 characters: replayed as it was
+    body = {**CHAT, **tools("f" * 64, *(f"f{i}" for i in range(127))),
+            **replayed(call_id=call_id, name="f" * 64, answered=call_id, participant="n" * 64),
+            **chosen("f" * 64), **schema_named("s" * 64)}
+    assert send(platform, "/v1/chat/completions", body).status_code == 200
+    sent = engine.requests[-1]
+    assert sent["messages"][0]["name"] == "n" * 64
+    assert sent["messages"][1]["tool_calls"][0]["id"] == sent["messages"][2]["tool_call_id"] == call_id
+    assert sent["messages"][1]["tool_calls"][0]["function"]["name"] == "f" * 64
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"tools": [{"type": "function", "name": "get.weather"}]}, "tools[0].name"),
+    ({"tools": [{"type": "function", "name": f"f{i}"} for i in range(129)]}, "tools"),
+    ({"tool_choice": {"type": "function", "name": "f" * 65}}, "tool_choice.name"),
+    ({"text": {"format": {"type": "json_schema", "name": "s" * 65, "schema": {}}}}, "text.format.name"),
+])
+def test_the_responses_api_refuses_the_same_names_naming_them(
+    platform: Platform, engine: FakeEngine, fields: dict[str, Any], param: str
+) -> None:
+    body = {"model": "chat-model", "input": "x", **fields}
+    assert_error(send(platform, "/v1/responses", body), 400, param=param)
     assert not engine.requests

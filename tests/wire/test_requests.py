@@ -16,6 +16,7 @@ from llmaas.wire.requests import (
     EmbeddingRequest,
     RerankRequest,
 )
+from llmaas.wire.responses_api import CreateResponseRequest
 
 MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     ChatCompletionRequest: {"model": "m", "messages": [{"role": "user", "content": "x"}]},
@@ -113,3 +114,89 @@ def test_openai_service_fields_are_accepted() -> None:
         "user": "u1", "logit_bias": {"50256": -100}, "stop": ["a", "b"],
         "top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1,
     })
+
+
+def tools(*names: str) -> dict[str, Any]:
+    return {"tools": [{"type": "function", "function": {"name": name}} for name in names]}
+
+
+def replayed(call_id: str = "c1", name: str = "f", answered: str = "c1",
+             participant: str = "ann") -> dict[str, Any]:
+    """A conversation replaying an earlier call: its id, its function's name, the tool message's id."""
+    return {"messages": [
+        {"role": "user", "content": "x", "name": participant},
+        {"role": "assistant", "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}]},
+        {"role": "tool", "content": "42", "tool_call_id": answered},
+    ]}
+
+
+def chosen(name: str) -> dict[str, Any]:
+    return {"tool_choice": {"type": "function", "function": {"name": name}}}
+
+
+def schema_named(name: str) -> dict[str, Any]:
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": {}}}}
+
+
+NAME = ("tools", 0, "function", "name")
+
+
+@pytest.mark.parametrize(("fields", "loc"), [
+    (tools("f" * 65), NAME), (tools(""), NAME), (tools("get.weather"), NAME), (tools("get weather"), NAME),
+    (tools("get_weather\n"), NAME), (tools("météo"), NAME),
+    (tools(*(f"f{i}" for i in range(129))), ("tools",)),
+    (replayed(call_id="c" * 257), ("messages", 1, "tool_calls", 0, "id")),
+    (replayed(answered="c" * 257), ("messages", 2, "tool_call_id")),
+    (replayed(name="f" * 65), ("messages", 1, "tool_calls", 0, "function", "name")),
+    (replayed(name=""), ("messages", 1, "tool_calls", 0, "function", "name")),
+    (replayed(participant="n" * 65), ("messages", 0, "name")),
+    (chosen("f" * 65), ("tool_choice", "object", "function", "name")),
+    (chosen(""), ("tool_choice", "object", "function", "name")),
+    (schema_named("s" * 65), ("response_format", "json_schema", "name")),
+    (schema_named("my schema"), ("response_format", "json_schema", "name")),
+])
+def test_names_ids_and_tools_are_bounded(fields: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ChatCompletionRequest.model_validate({**MINIMAL[ChatCompletionRequest], **fields})
+    assert caught.value.errors()[0]["loc"] == loc
+
+
+def test_names_ids_and_tools_at_their_bounds_are_accepted() -> None:
+    """OpenAI's rules for what a client defines; ids and replayed names as other providers write them."""
+    request = ChatCompletionRequest.model_validate({
+        **MINIMAL[ChatCompletionRequest],
+        **tools("f" * 64, "get_weather", "Get-Weather-2", *(f"f{i}" for i in range(125))),
+        **replayed(call_id="call:01/" + "c" * 248, name="f" * 64, answered="call:01/" + "c" * 248,
+                   participant="Ann Lee, " + "n" * 55),
+        **chosen("f" * 64), **schema_named("s" * 64),
+    })
+    assert request.tools is not None and len(request.tools) == 128
+    assert request.messages[2].tool_call_id == "call:01/" + "c" * 248
+    replayed_elsewhere = replayed(name="weather.current")  # another provider's name, taken as written
+    assert ChatCompletionRequest.model_validate({**MINIMAL[ChatCompletionRequest], **replayed_elsewhere})
+
+
+def test_a_tool_choice_that_is_neither_a_mode_nor_a_function_is_refused_as_such() -> None:
+    for choice, loc in (("sometimes", ("tool_choice", "str")), (5, ("tool_choice", "object")),
+                        ({"type": "function"}, ("tool_choice", "object", "function"))):
+        with pytest.raises(ValidationError) as caught:
+            ChatCompletionRequest.model_validate({**MINIMAL[ChatCompletionRequest], "tool_choice": choice})
+        assert [error["loc"] for error in caught.value.errors()] == [loc]
+
+
+RESPONSE: dict[str, Any] = {"model": "m", "input": "x"}
+
+
+@pytest.mark.parametrize(("fields", "loc"), [
+    ({"tools": [{"type": "function", "name": "get.weather"}]}, ("tools", 0, "name")),
+    ({"tools": [{"type": "function", "name": f"f{i}"} for i in range(129)]}, ("tools",)),
+    ({"tool_choice": {"type": "function", "name": "f" * 65}}, ("tool_choice", "object", "name")),
+    ({"text": {"format": {"type": "json_schema", "name": "my schema", "schema": {}}}},
+     ("text", "format", "name")),
+])
+def test_the_responses_api_shares_chats_bounds(fields: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+    """What /v1/responses takes, its chat translation takes too: the same types bound both."""
+    with pytest.raises(ValidationError) as caught:
+        CreateResponseRequest.model_validate({**RESPONSE, **fields})
+    assert caught.value.errors()[0]["loc"] == loc

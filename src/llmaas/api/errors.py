@@ -81,7 +81,9 @@ def _param(location: Sequence[str | int]) -> str | None:
 
 
 def _is_type_name(part: str) -> bool:
-    return part in {"str", "int", "float", "bool"} or "[" in part or part.endswith("Part")
+    """A union member's name: pydantic's ("str", "list[str]", "TextPart"), or the tag of a union
+    told apart by the value's type ("str", "object": wire/requests.py's `str_or_object`)."""
+    return part in {"str", "int", "float", "bool", "object"} or "[" in part or part.endswith("Part")
 
 
 def http_error(exc: HTTPException) -> Response:

@@ -191,7 +191,7 @@ def _several(request: ChatCompletionRequest) -> bool:
 
 
 def _chosen(tools: list[Tool], choice: NamedToolChoice) -> Tool:
-    name = choice.function.get("name")
+    name = choice.function.name
     for tool in tools:
         if tool.function.name == name:
             return tool

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 INT32_MAX = 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -26,6 +26,9 @@ MAX_LOGIT_BIAS = 300  # entries
 MAX_MODEL_NAME = 256  # characters
 MAX_MESSAGES = 2048  # of a chat request
 MAX_INPUTS = 2048  # texts in one embeddings or moderations `input`, OpenAI's limit
+MAX_TOOLS = 128  # function tools of a chat or responses request
+MAX_NAME = 64  # characters of a function's, a response format's or a participant's name, OpenAI's
+MAX_CALL_ID = 256  # characters of a tool call's id (OpenAI's are shorter; other providers' may not be)
 
 
 def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +57,13 @@ LogitBias = Annotated[dict[TokenId, Bias], Field(max_length=MAX_LOGIT_BIAS)]
 MaxTokens = Annotated[int | None, Field(ge=1, le=INT32_MAX)]
 Seed = Annotated[int | None, Field(ge=INT64_MIN, le=INT64_MAX)]
 ModelName = Annotated[str, Field(max_length=MAX_MODEL_NAME)]
+# A name a client defines (a function tool's, a json_schema response format's): OpenAI's rule,
+# ^[a-zA-Z0-9_-]{1,64}$, the length checked first so that a long name is refused as too long.
+DefinedName = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[a-zA-Z0-9_-]+$")]
+# A function's name where a client refers to it (an earlier call replayed, a named tool choice): the
+# same length, no pattern (a call replayed from another provider's answer is taken as it was written).
+CalledName = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+CallId = Annotated[str, Field(max_length=MAX_CALL_ID)]  # a tool call's id, replayed: no pattern
 
 
 class WireModel(BaseModel):
@@ -96,12 +106,12 @@ ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
 class FunctionCall(WireModel):
-    name: str
+    name: CalledName
     arguments: str
 
 
 class ToolCall(WireModel):
-    id: str
+    id: CallId
     type: Literal["function"] = "function"
     function: FunctionCall
 
@@ -109,9 +119,9 @@ class ToolCall(WireModel):
 class ChatMessage(WireModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
-    name: str | None = None
+    name: Annotated[str, Field(max_length=MAX_NAME)] | None = None  # the participant's
     tool_calls: list[ToolCall] | None = None
-    tool_call_id: str | None = None
+    tool_call_id: CallId | None = None
 
     def images(self) -> list[ImageURL]:
         if not isinstance(self.content, list):
@@ -120,7 +130,7 @@ class ChatMessage(WireModel):
 
 
 class FunctionDefinition(WireModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: DefinedName
     description: str | None = None
     parameters: JSONObject | None = None
     strict: bool | None = None
@@ -131,13 +141,29 @@ class Tool(WireModel):
     function: FunctionDefinition
 
 
+class ChosenFunction(WireModel):
+    name: CalledName
+
+
 class NamedToolChoice(WireModel):
     type: Literal["function"]
-    function: dict[str, str]
+    function: ChosenFunction
+
+
+def str_or_object(value: Any) -> str:
+    """Tells the members of a union of strings and an object apart by the value's type, so that a
+    mistake inside the object is reported as itself (`tool_choice.function.name`), not as "not one
+    of the strings". Its tags, "str" and "object", are left out of an error's `param` (errors.py)."""
+    return "str" if isinstance(value, str) else "object"
+
+
+ToolChoiceMode = Annotated[Literal["none", "auto", "required"], Tag("str")]
+ToolChoice = Annotated[ToolChoiceMode | Annotated[NamedToolChoice, Tag("object")],
+                       Discriminator(str_or_object)]
 
 
 class JSONSchemaFormat(WireModel):
-    name: str
+    name: DefinedName
     description: str | None = None
     schema_: JSONObject | None = Field(None, alias="schema")
     strict: bool | None = None
@@ -210,8 +236,8 @@ class ChatCompletionRequest(RequestBody):
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    tools: list[Tool] | None = None
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
     verbosity: str | None = Refused

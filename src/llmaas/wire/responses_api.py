@@ -15,7 +15,11 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag
 
 from llmaas.wire.requests import (
     MAX_MESSAGES,
+    MAX_TOOLS,
+    CalledName,
+    CallId,
     ChatCompletionRequest,
+    DefinedName,
     JSONObject,
     MaxTokens,
     Metadata,
@@ -28,7 +32,9 @@ from llmaas.wire.requests import (
     RequestBody,
     SafetyIdentifier,
     ServiceTier,
+    ToolChoiceMode,
     WireModel,
+    str_or_object,
 )
 
 
@@ -71,8 +77,8 @@ class FunctionCallItem(WireModel):
     """A call the model made in an earlier turn, sent back with its output."""
 
     type: Literal["function_call"]
-    call_id: str = Field(min_length=1, max_length=256)
-    name: str = Field(min_length=1, max_length=64)
+    call_id: CallId = Field(min_length=1)
+    name: CalledName
     arguments: str
 
 
@@ -80,7 +86,7 @@ class FunctionCallOutput(WireModel):
     """What the application's function returned for `call_id`."""
 
     type: Literal["function_call_output"]
-    call_id: str = Field(min_length=1, max_length=256)
+    call_id: CallId = Field(min_length=1)
     output: str | list[InputPart]
 
 
@@ -101,7 +107,7 @@ InputItem = Annotated[
 
 class FunctionTool(WireModel):
     type: Literal["function"]
-    name: str = Field(min_length=1, max_length=64)
+    name: DefinedName
     description: str | None = None
     parameters: JSONObject | None = None
     strict: bool | None = None
@@ -109,12 +115,16 @@ class FunctionTool(WireModel):
 
 class FunctionChoice(WireModel):
     type: Literal["function"]
-    name: str
+    name: CalledName
+
+
+ToolChoice = Annotated[ToolChoiceMode | Annotated[FunctionChoice, Tag("object")],
+                       Discriminator(str_or_object)]
 
 
 class TextFormat(WireModel):
     type: Literal["text", "json_object", "json_schema"]
-    name: str | None = Field(None, max_length=64)  # json_schema's
+    name: DefinedName | None = None  # json_schema's
     description: str | None = None
     schema_: JSONObject | None = Field(None, alias="schema")
     strict: bool | None = None
@@ -165,8 +175,8 @@ class CreateResponseRequest(RequestBody):
     stream_options: ResponseStreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     text: TextOptions | None = None
-    tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
-    tools: Annotated[list[FunctionTool], Field(max_length=128)] | None = None
+    tool_choice: ToolChoice | None = None
+    tools: Annotated[list[FunctionTool], Field(max_length=MAX_TOOLS)] | None = None
     top_logprobs: int | None = Refused
     top_p: float | None = Field(None, ge=0, le=1)
     truncation: Literal["disabled"] | None = Field(
