@@ -73,7 +73,7 @@ def test_flag_lets_the_request_through_marked(served: Served) -> None:
     status, guardrail, tokens, _ = _ledger(served, response.headers["x-request-id"])
     assert (status, guardrail) == (200, "flagged") and tokens > 0
     metrics = httpx.get(f"{served.url}/metrics").text
-    assert f'llmaas_guardrail_detections_total{{action="flagged",model="{CHAT}",tenant="default"}}' in metrics
+    assert f'llmaas_guardrail_detections_total{{action="flagged",model="{CHAT}"}}' in metrics
 
 
 def test_block_refuses_before_the_engine_and_charges_nothing(served: Served) -> None:

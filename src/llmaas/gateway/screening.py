@@ -63,9 +63,8 @@ class Screening:
             return None
         if not found:
             return None
-        tenant = caller.key.tenant
         if policy is Policy.BLOCK:
-            self.metrics.count_guardrail(entry.id, tenant, Verdict.BLOCKED.value)
+            self.metrics.count_guardrail(entry.id, Verdict.BLOCKED.value)
             self.accounting.record_blocked(caller, entry, endpoint, model_requested=model_requested,
                                            started=started)
             raise PromptInjectionDetected(
@@ -73,7 +72,7 @@ class Screening:
                 "(instructions aimed at the model inside the prompt, a document or a tool result).",
                 param="messages" if endpoint.endswith("chat/completions") else "prompt",
             )
-        self.metrics.count_guardrail(entry.id, tenant, Verdict.FLAGGED.value)
+        self.metrics.count_guardrail(entry.id, Verdict.FLAGGED.value)
         return Verdict.FLAGGED
 
     async def detect(self, router: Router, inputs: list[str]) -> bool:

@@ -44,8 +44,10 @@ class Metrics:
         )
         self.guardrail = Counter(
             "llmaas_guardrail_detections",
-            "Prompts the guardrail found an injection in, by model, tenant and action (flagged, blocked).",
-            ["model", "tenant", "action"],
+            # No tenant label: /metrics is open to anyone who reaches it, and the tenants' names and
+            # their detections are theirs (the ledger counts them per key: usage, console, admin API).
+            "Prompts the guardrail found an injection in, by model and action (flagged, blocked).",
+            ["model", "action"],
             registry=self.registry,
         )
         self.upstream_ready = Gauge(
@@ -120,8 +122,8 @@ class Metrics:
                     child = self._token_children[model, kind] = self.tokens.labels(model, kind)
                 child.inc(value)
 
-    def count_guardrail(self, model: str, tenant: str, action: str) -> None:
-        self.guardrail.labels(model, tenant, action).inc()
+    def count_guardrail(self, model: str, action: str) -> None:
+        self.guardrail.labels(model, action).inc()
 
 
 # Usage fields, as chat and completions name them and as the Responses API does, by kind counted.
