@@ -157,6 +157,13 @@ def test_a_keys_guardrail_policy_is_changed_and_seen_at_once(admin: Admin) -> No
         ("POST", "/tiers", {"name": "t", "description": "\x00"}, 400, "description"),
         ("POST", "/keys", {"name": "k", "models": ["chat\x00"]}, 400, "models"),
         ("POST", "/tiers", {"name": "t", "description": "d" * 501}, 400, "description"),  # VARCHAR(500)
+        # Terminal escapes and line breaks in names: they are listed in the operator's terminal and logs.
+        ("POST", "/tenants", {"name": "acme\x1b[2J", "tier": "standard"}, 400, "name"),
+        ("POST", "/keys", {"name": "bot\nroot"}, 400, "name"),
+        ("PATCH", "/keys/sk-ghost", {"name": "bot\r"}, 400, "name"),
+        ("POST", "/tiers", {"name": "t\tx"}, 400, "name"),
+        ("POST", "/keys", {"name": "k", "models": ["m"] * 257}, 400, "models"),
+        ("POST", "/keys", {"name": "k", "models": ["m" * 257]}, 400, "models[0]"),
         ("PATCH", "/keys/sk-ghost", {"requests_per_minute": 2**31}, 400, "requests_per_minute"),
     ],
 )

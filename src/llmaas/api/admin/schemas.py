@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -28,12 +29,29 @@ def _utc(moment: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
-def _holds_nul(value: object) -> bool:
+# Control characters but tab and line breaks: NUL (PostgreSQL refuses it) and the escapes that would
+# rewrite an operator's terminal when a name is listed there.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _holds_control(value: object) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return _CONTROL.search(value) is not None
     if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    return isinstance(value, list | tuple) and any(_holds_nul(item) for item in value)
+        return any(_holds_control(key) or _holds_control(item) for key, item in value.items())
+    return isinstance(value, list | tuple) and any(_holds_control(item) for item in value)
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value or "\r" in value or "\t" in value:
+        raise ValueError("a name is one line")
+    return value
+
+
+# A tier's, a tenant's or a key's name, and a model's in a key's list.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_one_line)]
+Models = Annotated[list[Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_one_line)]],
+                   Field(max_length=256)]
 
 
 class Strict(BaseModel):
@@ -41,9 +59,9 @@ class Strict(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _no_nul(cls, value: object) -> object:
-        if _holds_nul(value):
-            raise ValueError("a NUL character cannot be stored")
+    def _no_control(cls, value: object) -> object:
+        if _holds_control(value):
+            raise ValueError("a NUL or another control character cannot be stored")
         return value
 
 
@@ -63,7 +81,7 @@ class TierLimits(Strict):
 
 
 class TierCreate(TierLimits):
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[Name, Field(max_length=100)]
     description: str = Field("", max_length=500)
     guardrail: Policy = Field(
         Policy.FLAG,
@@ -90,7 +108,7 @@ class TierPublic(Public):
 
 
 class TenantCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     tier: str
     prepaid_credit_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
 
@@ -113,9 +131,9 @@ class TenantPublic(Public):
 
 
 class KeyCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     tenant: str = "default"
-    models: list[str] | None = Field(None, description="Models the key may use; null for all.")
+    models: Models | None = Field(None, description="Models the key may use; null for all.")
     requests_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
     tokens_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
     monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
@@ -130,8 +148,8 @@ class KeyUpdate(Strict):
     """Fields sent are set (null: none of the key's own; all its models; no expiry); fields left out
     keep their value. The secret stays the same."""
 
-    name: str | None = Field(None, min_length=1, max_length=200, description="Left out or null: unchanged.")
-    models: list[str] | None = Field(None, description="Models the key may use; null for all.")
+    name: Name | None = Field(None, description="Left out or null: unchanged.")
+    models: Models | None = Field(None, description="Models the key may use; null for all.")
     requests_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
     tokens_per_minute: int | None = Field(None, ge=1, le=MAX_RATE)
     monthly_budget_eur: Euros | None = Field(None, ge=0, le=MAX_EUROS)
