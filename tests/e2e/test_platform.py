@@ -7,6 +7,7 @@ import signal
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -81,7 +82,7 @@ def engine_pids(served: Served, model_id: str) -> list[int]:
 def test_killing_one_engine_replica_under_load_fails_no_request(served: Served) -> None:
     model = "smollm2-135m-instruct"  # two replicas in the bundled catalog
     first, second = engine_pids(served, model)
-    outcomes: list[str] = []
+    outcomes: list[tuple[float, str]] = []  # when each request ended, and how
     stop = threading.Event()
 
     def load() -> None:
@@ -90,23 +91,34 @@ def test_killing_one_engine_replica_under_load_fails_no_request(served: Served) 
                 try:
                     client.chat.completions.create(
                         model=model, messages=[{"role": "user", "content": "Count to three."}], max_tokens=8)
-                    outcomes.append("ok")
+                    outcomes.append((time.monotonic(), "ok"))
                 except openai.APIError as error:
-                    outcomes.append(type(error).__name__)
+                    outcomes.append((time.monotonic(), type(error).__name__))
+
+    def served_since(moment: float) -> int:
+        return sum(1 for ended, outcome in outcomes if ended > moment and outcome == "ok")
+
+    def wait_until(done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 90  # a model's pace on a shared CPU: counted in answers, not seconds
+        while not done():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
 
     workers = [threading.Thread(target=load) for _ in range(4)]
     for worker in workers:
         worker.start()
-    time.sleep(2)
-    os.kill(first, signal.SIGKILL)
-    time.sleep(6)
-    stop.set()
-    for worker in workers:
-        worker.join(60)
-    assert outcomes.count("ok") >= 8
+    try:
+        wait_until(lambda: served_since(0) >= 4, "no answers before the kill")  # requests in flight on both
+        killed = time.monotonic()
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: served_since(killed) >= 8, "too few answers after the kill")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(60)
     # A request cut off on the dead replica had sent nothing to its client yet: it is retried on
     # the other one. None fails, during the kill or after.
-    assert [o for o in outcomes if o != "ok"] == []
+    assert [outcome for _, outcome in outcomes if outcome != "ok"] == []
     deadline = time.monotonic() + 60
     while len(engine_pids(served, model)) < 2:  # the supervisor restarts the dead replica
         assert time.monotonic() < deadline, "the killed replica was not restarted"
