@@ -101,6 +101,12 @@ def test_the_key_is_checked_before_the_body_is_read(platform: Platform) -> None:
         ({"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "n": 3}, "n"),
         ({"model": "chat-model", "messages": [{"role": "user", "content": "x"}], "stream": "yes"},
          "stream"),
+        # Inside a content part: the field itself, not "content should be a string", nor the part's tag.
+        ({"model": "chat-model", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+         "messages[0].content[0].text"),
+        ({"model": "chat-model", "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": 5}}]}]},
+         "messages[0].content[0].image_url.url"),
     ],
 )
 def test_wrong_chat_bodies_name_the_parameter(

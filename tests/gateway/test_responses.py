@@ -246,7 +246,8 @@ def test_fields_without_effect_are_accepted_and_never_forwarded(
      "input[0].content[0].file_id"),
     ({"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x/a.png"}]}]},
      "input"),
-    ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input"),
+    ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
+    ({"input": [{"role": "user", "content": [{"type": "bogus"}]}]}, "input[0].content[0]"),
     ({"input": []}, "input"),
     ({"unknown_field": 1}, "unknown_field"),
 ])

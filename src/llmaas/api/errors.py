@@ -52,10 +52,11 @@ def platform_error(exc: LlmaasError) -> Response:
     )
 
 
-def validation_error(errors: Sequence[Any]) -> Response:
-    """pydantic's errors for a request body (FastAPI's locations start with "body", pydantic's not)."""
-    first = errors[0]
-    param = _param([part for part in first.get("loc", ()) if part != "body"])
+def validation_error(errors: Sequence[Any], body: object = None) -> Response:
+    """pydantic's errors for a request `body` (FastAPI's locations start with "body", pydantic's not)."""
+    first = _most_telling(errors)
+    location = list(first.get("loc", ()))
+    param = _param(location[1:] if location[:1] == ["body"] else location, body)
     if first.get("type") == "json_invalid":
         message, param = "The request body is not valid JSON.", None
     elif param is None:
@@ -69,14 +70,38 @@ def validation_error(errors: Sequence[Any]) -> Response:
     return error_response(400, message, type="invalid_request_error", param=param)
 
 
-def _param(location: Sequence[str | int]) -> str | None:
-    """A pydantic location as OpenAI names the parameter: `messages[0].content[1].image_url`."""
-    param = ""
-    for part in location:
+def _most_telling(errors: Sequence[Any]) -> Any:
+    """The first error, unless it only says that a value is not a plain string where the field also
+    takes a list or an object, and another error says what is wrong inside that (`content[1].type`)."""
+    chosen = errors[0]
+    while (location := tuple(chosen.get("loc", ()))) and location[-1] == "str":
+        field = location[:-1]
+        deeper = [e for e in errors if (at := tuple(e.get("loc", ())))[:len(field)] == field
+                  and len(at) > len(location)]
+        if not deeper:
+            break
+        chosen = deeper[0]  # itself perhaps a string's branch, one level down: look again
+    return chosen
+
+
+def _param(location: Sequence[str | int], body: object = None) -> str | None:
+    """A pydantic location as OpenAI names the parameter: `messages[0].content[1].image_url`. pydantic
+    also names union members in it ("str", "list[str]", a tagged union's tag: `content[0].text.text`);
+    where the client's `body` is known, a name is kept only if the client sent it, or if it is the
+    last one (a missing field)."""
+    param, value = "", body
+    for at, part in enumerate(location):
         if isinstance(part, int):
             param += f"[{part}]"
-        elif not _is_type_name(part):  # pydantic names union members ("str", "list[str]"): not fields
-            param += f".{part}" if param else part
+            value = value[part] if isinstance(value, list) and 0 <= part < len(value) else None
+            continue
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif _is_type_name(part) or (isinstance(value, dict) and at < len(location) - 1):
+            continue
+        else:
+            value = None
+        param += f".{part}" if param else part
     return param or None
 
 
@@ -112,7 +137,7 @@ async def _platform_error(_request: Request, exc: Exception) -> Response:
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return validation_error(exc.errors())
+    return validation_error(exc.errors(), exc.body)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar
 
+import orjson
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -110,6 +111,14 @@ class OpenAIEndpoints:
         await response(scope, receive, send)
 
 
+def _parsed(body: bytes) -> object:
+    """The body as JSON, for naming the parameter an error is about; None if it is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
 async def _answer(
     endpoint: Endpoint[BodyT], scope: Scope, receive: Receive, known: RequestFacts
 ) -> Response:
@@ -126,7 +135,7 @@ async def _answer(
     try:
         request = endpoint.body.model_validate_json(body)
     except ValidationError as error:  # only the client's body: any other one is our bug, a 500
-        return validation_error(error.errors(include_input=False))
+        return validation_error(error.errors(include_input=False), _parsed(body))
     gateway: Gateway = app.state.gateway
     known.model = gateway.label(request.model)
     caller = Caller(key=key, request_id=known.request_id)
