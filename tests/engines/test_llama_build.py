@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -135,9 +134,7 @@ def test_a_cached_binary_is_returned_without_building(
 
     monkeypatch.setattr(llama_build, "_build_llama_server", no_build)
     binary = _fake_binary(build_dir_for(tmp_path) / "bin" / "llama-server")
-    started = time.perf_counter()
-    assert ensure_llama_server(tmp_path) == binary
-    assert time.perf_counter() - started < 0.5
+    assert ensure_llama_server(tmp_path) == binary  # no_build above fails the test on any build
     assert not (tmp_path / "downloads").exists()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -447,7 +448,9 @@ def test_health_answers_while_a_transcription_runs(tiny: TestClient, long_englis
         time.sleep(0.02)
     worker.join()
     assert results[0].status_code == 200
-    assert len(latencies) >= 5 and max(latencies) < 0.5, latencies
+    # Had the transcription held the worker's loop, health would have waited for it, answering once or
+    # twice in all; a neighbour's load may still delay one answer, so the typical one is what counts.
+    assert len(latencies) >= 5 and statistics.median(latencies) < 0.1, latencies
 
 
 def test_the_openai_sdk_against_the_worker_process(tiny_dir: Path, english: bytes) -> None:
