@@ -140,7 +140,7 @@ def test_moderations_are_openai_shaped_and_metered(guarded: Guarded) -> None:
 
 @pytest.mark.parametrize(("body", "param"), [
     ({"input": "x", "n_predict": 1}, "n_predict"),  # undeclared: refused, never dropped
-    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}, "input"),
+    ({"input": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}, "input[0]"),
 ])
 def test_moderations_refuse_what_they_cannot_screen(
     guarded: Guarded, body: dict[str, object], param: str
