@@ -162,6 +162,8 @@ def test_a_keys_guardrail_policy_is_changed_and_seen_at_once(admin: Admin) -> No
         ("POST", "/keys", {"name": "bot\nroot"}, 400, "name"),
         ("PATCH", "/keys/sk-ghost", {"name": "bot\r"}, 400, "name"),
         ("POST", "/tiers", {"name": "t\tx"}, 400, "name"),
+        ("POST", "/keys", {"name": "bot\u202egnp.exe"}, 400, "name"),  # shown reversed: "bot" + "exe.png"
+        ("POST", "/tiers", {"name": "t", "description": "a\x9b2J"}, 400, "description"),  # a C1 escape
         ("POST", "/keys", {"name": "k", "models": ["m"] * 257}, 400, "models"),
         ("POST", "/keys", {"name": "k", "models": ["m" * 257]}, 400, "models[0]"),
         ("PATCH", "/keys/sk-ghost", {"requests_per_minute": 2**31}, 400, "requests_per_minute"),

@@ -36,12 +36,13 @@ def test_a_row_keeps_what_it_was_given(database: Engine) -> None:
 def test_what_a_client_chose_is_stored_bounded_and_without_control_characters(database: Engine) -> None:
     audit = AuditLog(database)
     audit.record(actor="admin-token", source="10.0.0.7", action="catalog.override.set", target_type="model",
-                 target="chat\x00\n" + "m" * 500, details={"fields": [f"f{i}\x07" for i in range(100)],
-                                                        "k\x00": "v" * 300})
+                 target="chat\x00\n\u202e" + "m" * 500, details={"fields": [f"f{i}\x07" for i in range(100)],
+                                                               "k\x00": "v" * 300, "c1": "\x9b31m"})
     [entry] = audit.entries()
-    assert entry.target == "chat\ufffd\ufffd" + "m" * 194
+    assert entry.target == "chat\ufffd\ufffd\ufffd" + "m" * 192 + "…"  # the column's 200 characters
     assert entry.details["fields"] == [f"f{i}\ufffd" for i in range(64)]
-    assert entry.details["k\ufffd"] == "v" * 200
+    assert entry.details["k\ufffd"] == "v" * 199 + "…"
+    assert entry.details["c1"] == "\ufffd31m"
     assert audit.verify().ok
 
 

@@ -98,7 +98,8 @@ def test_an_endpoint_the_gateway_would_fetch_elsewhere_refuses_the_provider(
 
 
 @pytest.mark.parametrize("email", ["ada@other.test@acme.test", "ada\x00@acme.test", "ada\n@acme.test",
-                                   "ada @acme.test", "@acme.test", "a" * 65 + "@acme.test", "ada"])
+                                   "ada @acme.test", "@acme.test", "a" * 65 + "@acme.test", "ada",
+                                   "ada\u202e@acme.test"])
 def test_an_email_claim_that_is_not_an_address_is_refused(provider: Provider, email: str) -> None:
     provider.claims["email"] = email
     with pytest.raises(AuthenticationFailed) as refused:

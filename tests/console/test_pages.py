@@ -367,11 +367,12 @@ def test_bad_console_input_is_a_clear_refusal(
 
 
 def test_control_characters_never_reach_the_database(console: Console) -> None:
-    """PostgreSQL refuses NUL in text: a form's control characters are dropped, a query's refused (400)."""
+    """PostgreSQL refuses NUL in text, and a terminal obeys escapes: a form's control characters and
+    bidirectional overrides are dropped, a query's refused (400)."""
     with console.person(Role.OPERATOR_ADMIN) as client:
-        created = _post(client, "/console/keys", tenant="acme", name="nul\x00\x1bkey")
+        created = _post(client, "/console/keys", tenant="acme", name="nul\x00\x1b\x9b\u202ekey")
         assert created.status_code == 201, created.text[-600:]
-        for query in ({"actor": "a\x00"}, {"action": "\x7f"}):
+        for query in ({"actor": "a\x00"}, {"action": "\x7f"}, {"actor": "\u202eadmin"}):
             assert client.get("/console/audit", params=query).status_code == 400
         assert client.get("/console/usage", params={"model": "m\x00"}).status_code == 400
     keys = KeyService(console.database).list(tenant="acme")

@@ -46,6 +46,14 @@ def test_a_long_path_is_logged_cut(platform: Platform, caplog: pytest.LogCapture
     assert isinstance(line["path"], str) and len(line["path"]) <= 257 and line["path"].endswith("…")
 
 
+def test_a_path_is_logged_printable(platform: Platform, caplog: pytest.LogCaptureFixture) -> None:
+    # A bidirectional override would show the line reordered to whoever reads the log.
+    with caplog.at_level(logging.INFO, logger="llmaas.access"):
+        assert httpx.get(f"{platform.url}/v1/a%E2%80%AEb%C2%9Bc").status_code == 404
+    [line] = access_lines(caplog)
+    assert line["path"] == "/v1/a\ufffdb\ufffdc"
+
+
 def test_a_client_request_id_is_kept_only_when_short_and_plain(
     platform: Platform, engine: FakeEngine
 ) -> None:

@@ -12,7 +12,6 @@ pass field names, never values (a key's secret, the admin token, an upstream's a
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -24,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from llmaas.audit.chain import GENESIS, canonical, link
 from llmaas.errors import InvalidRequest, LlmaasError
+from llmaas.observability.text import printable
 from llmaas.storage.tables import AuditHeadRow, AuditRow
 
 Outcome = Literal["ok", "refused"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT, _ITEMS = 200, 64  # what a row keeps of one text, and of one list or mapping
 
 ADMIN_TOKEN = "admin-token"  # the actor of the admin API: the token names no person
@@ -175,9 +174,9 @@ class AuditLog:
 
 def _stored(value: Any) -> Any:
     """What a row keeps of a value a client may have chosen (a path's name, a body's field names):
-    texts without control characters (PostgreSQL refuses NUL) and bounded, lists and mappings too."""
+    texts printable (PostgreSQL refuses NUL; a terminal obeys escapes) and bounded, lists and mappings too."""
     if isinstance(value, str):
-        return _CONTROL.sub("\ufffd", value[:_TEXT])
+        return printable(value, _TEXT)
     if isinstance(value, list | tuple):
         return [_stored(item) for item in value[:_ITEMS]]
     if isinstance(value, dict):

@@ -24,6 +24,7 @@ from llmaas.console.roles import Principal
 from llmaas.console.sessions import SessionStore
 from llmaas.errors import PermissionDenied
 from llmaas.gateway import ServedCatalog
+from llmaas.observability.text import PRINTABLE_TEXT, UNPRINTABLE_IN_TEXT
 from llmaas.settings import Settings
 
 COOKIE = "llmaas_console"
@@ -139,14 +140,14 @@ async def checked_form(request: Request, principal: PrincipalDep) -> FormData:
 FormDep = Annotated[FormData, Depends(checked_form)]
 
 
-# Control characters other than tab and newline mean nothing in a form's text, and PostgreSQL refuses NUL.
-_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
-PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # for query parameters, which are refused instead
+PRINTABLE = PRINTABLE_TEXT  # for query parameters, which are refused instead
 
 
 def field(form: FormData, name: str, *, limit: int = 200) -> str:
+    """A form's text without what means nothing in it (controls but tab and newline, bidirectional
+    overrides: observability/text.py), and PostgreSQL refuses NUL."""
     value = form.get(name)
-    return value.translate(_CONTROLS).strip()[:limit] if isinstance(value, str) else ""
+    return UNPRINTABLE_IN_TEXT.sub("", value).strip()[:limit] if isinstance(value, str) else ""
 
 
 def templates_dir() -> Path:

@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet
 
 from llmaas.console.providers import IdentityProvider
 from llmaas.errors import AuthenticationFailed
+from llmaas.observability.text import UNPRINTABLE
 
 SCOPES = "openid email groups"
 _DISCOVERY_TTL_S = 300.0
@@ -97,7 +98,7 @@ class OidcClient:
         if not isinstance(email, str) or claims.get("email_verified") is False:
             raise AuthenticationFailed("The identity provider gave no verified e-mail address.",
                                        code="email_missing")
-        if not _EMAIL.fullmatch(email):  # it names the person in sessions and the audit log
+        if not _EMAIL.fullmatch(email) or UNPRINTABLE.search(email):  # it names the person in the audit log
             raise AuthenticationFailed("The identity provider gave an e-mail address that is not one.",
                                        code="email_invalid")
         return Identity(email=email, groups=claims.get(provider.groups_claim))

@@ -7,6 +7,8 @@ import traceback
 
 import orjson
 
+from llmaas.observability.text import printable
+
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 access_log = logging.getLogger("llmaas.access")
 # What an access-log line carries, and all it carries (the sovereignty report lists them).
@@ -30,7 +32,7 @@ def log_request(
             {
                 "request_id": request_id,
                 "method": method,
-                "path": path if len(path) <= MAX_LOGGED_PATH else path[:MAX_LOGGED_PATH] + "…",
+                "path": printable(path, MAX_LOGGED_PATH),
                 "status": status,
                 "duration_ms": round(duration_ms, 2),
                 "key": key_prefix,

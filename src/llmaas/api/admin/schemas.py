@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -10,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from llmaas.guardrails import Policy
+from llmaas.observability.text import UNPRINTABLE_IN_TEXT
 from llmaas.storage.tables import MAX_RATE
 from llmaas.tenancy.money import MAX_EUROS
 
@@ -29,14 +29,11 @@ def _utc(moment: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_utc)]
 
 
-# Control characters but tab and line breaks: NUL (PostgreSQL refuses it) and the escapes that would
-# rewrite an operator's terminal when a name is listed there.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
 def _holds_control(value: object) -> bool:
+    """NUL (PostgreSQL refuses it), or what would rewrite the operator's terminal or reorder a line as
+    displayed when the text is listed there (observability/text.py); tab and line breaks pass."""
     if isinstance(value, str):
-        return _CONTROL.search(value) is not None
+        return UNPRINTABLE_IN_TEXT.search(value) is not None
     if isinstance(value, dict):
         return any(_holds_control(key) or _holds_control(item) for key, item in value.items())
     return isinstance(value, list | tuple) and any(_holds_control(item) for item in value)
@@ -61,7 +58,7 @@ class Strict(BaseModel):
     @classmethod
     def _no_control(cls, value: object) -> object:
         if _holds_control(value):
-            raise ValueError("a NUL or another control character cannot be stored")
+            raise ValueError("a NUL, another control character or a bidirectional override cannot be stored")
         return value
 
 
