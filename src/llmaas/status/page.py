@@ -4,6 +4,7 @@ takes the reader's place away (WCAG 2.2.1, axe-core's meta-refresh rule); a link
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from html import escape
 
@@ -31,42 +32,44 @@ def _target(model: ModelStatus) -> str:
     return '<span class="up">met</span>' if model.meets_target else '<span class="down">missed</span>'
 
 
-def _model_row(model: ModelStatus) -> str:
-    state = f'<span class="{model.state}">{"Up" if model.state == "up" else "Down"}</span>'
-    cells = [
-        state, escape(model.lifecycle), _percent(model.availability.last_24h),
+def _table(caption: str, columns: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]]) -> str:
+    """A table whose rows each start with a model's id as their header; `rows` are (id, cells), the
+    id escaped here, the cells HTML already escaped."""
+    head = "".join(f'<th scope="col">{column}</th>' for column in columns)
+    body = "".join(f'<tr><th scope="row">{escape(name)}</th>' + "".join(f"<td>{cell}</td>" for cell in cells)
+                   + "</tr>" for name, cells in rows)
+    return f"<table><caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _models(report: StatusReport, target: str) -> str:
+    rows = ((model.id, [
+        f'<span class="{model.state}">{"Up" if model.state == "up" else "Down"}</span>',
+        escape(model.lifecycle), _percent(model.availability.last_24h),
         _percent(model.availability.last_7d), _percent(model.availability.last_30d), _target(model),
         _number(model.last_hour.time_to_first_token_p50_ms, "ms"),
         _number(model.last_hour.tokens_per_second, "tokens/s"),
-    ]
-    return (f'<tr><th scope="row">{escape(model.id)}</th>'
-            + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    ]) for model in report.models)
+    return _table("Each model now, its availability and its speed",
+                  ["Model", "Now", "Lifecycle", "24 hours", "7 days", "30 days", f"{target} target",
+                   "Time to first token (median)", "Speed after the first token"], rows)
 
 
 def _incidents(report: StatusReport) -> str:
     if not report.incidents:
         return "<p>No incident in the last 30 days.</p>"
-    rows = "".join(
-        f'<tr><th scope="row">{escape(i.model)}</th><td>{_when(i.started_at)}</td>'
-        f'<td>{_when(i.ended_at, "ongoing")}</td><td>{i.duration_minutes} min</td></tr>'
-        for i in report.incidents)
-    return ('<table><caption>Incidents of the last 30 days, newest first</caption><thead><tr>'
-            '<th scope="col">Model</th><th scope="col">Down from</th><th scope="col">Up again</th>'
-            f'<th scope="col">Duration</th></tr></thead><tbody>{rows}</tbody></table>')
+    rows = ((i.model, [_when(i.started_at), _when(i.ended_at, "ongoing"), f"{i.duration_minutes} min"])
+            for i in report.incidents)
+    return _table("Incidents of the last 30 days, newest first",
+                  ["Model", "Down from", "Up again", "Duration"], rows)
 
 
 def _notices(report: StatusReport) -> str:
     if not report.notices:
         return "<p>No model is scheduled for deprecation or retirement.</p>"
-    rows = "".join(
-        f'<tr><th scope="row">{escape(n.model)}</th><td>{escape(n.lifecycle)}</td>'
-        f'<td>{_when(n.deprecated_at)}</td><td>{_when(n.retires_at)}</td>'
-        f'<td>{escape(n.successor) if n.successor else "—"}</td></tr>'
-        for n in report.notices)
-    return ('<table><caption>Deprecations and retirements</caption><thead><tr>'
-            '<th scope="col">Model</th><th scope="col">Status</th><th scope="col">Deprecated</th>'
-            '<th scope="col">Retires</th><th scope="col">Successor</th></tr></thead>'
-            f'<tbody>{rows}</tbody></table>')
+    rows = ((n.model, [escape(n.lifecycle), _when(n.deprecated_at), _when(n.retires_at),
+                       escape(n.successor) if n.successor else "—"]) for n in report.notices)
+    return _table("Deprecations and retirements",
+                  ["Model", "Status", "Deprecated", "Retires", "Successor"], rows)
 
 
 def _summary(report: StatusReport) -> str:
@@ -79,7 +82,6 @@ def _summary(report: StatusReport) -> str:
 
 def render(report: StatusReport) -> str:
     target = f"{report.availability_target_percent:g} %"
-    models = "".join(_model_row(model) for model in report.models)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -101,14 +103,7 @@ The figures are also at <a href="/status.json">/status.json</a>.</p>
 <p>The platform commits to {target} availability over 30 days. Availability counts the minutes in which
 health probes found an engine answering; speed is measured on streamed answers of the last hour.</p>
 <div class="scroll">
-<table>
-<caption>Each model now, its availability and its speed</caption>
-<thead><tr><th scope="col">Model</th><th scope="col">Now</th><th scope="col">Lifecycle</th>
-<th scope="col">24 hours</th><th scope="col">7 days</th><th scope="col">30 days</th>
-<th scope="col">{target} target</th><th scope="col">Time to first token (median)</th>
-<th scope="col">Speed after the first token</th></tr></thead>
-<tbody>{models}</tbody>
-</table>
+{_models(report, target)}
 </div>
 </section>
 <section aria-labelledby="incidents">
