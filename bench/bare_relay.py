@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import uvicorn
 
-from bench.common import free_port, wait_http
+from bench.common import free_port, read_body, wait_http
 from bench.gateway_server import Started
 
 _START = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
@@ -33,12 +33,7 @@ class BareRelay:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        body = await read_body(receive)
         if scope["method"] != "POST":  # the readiness probe
             await send(_START)
             await send({"type": "http.response.body", "body": b""})

@@ -11,10 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -96,6 +97,16 @@ def wait_http(
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{what} not ready at {url} within {timeout_s:.0f}s")
+
+
+async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    """An ASGI request's whole body, for the benchmarks' raw ASGI apps."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
 
 
 def stop(processes: Sequence[BaseProcess]) -> None:

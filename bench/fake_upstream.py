@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import uvicorn
 
-from bench.common import free_port, pin, wait_http
+from bench.common import free_port, pin, read_body, wait_http
 
 MODEL = "bench-chat"
 STREAM_CHUNKS = 10
@@ -109,12 +109,7 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         await send(_JSON_MODELS)
         await send({"type": "http.response.body", "body": _MODELS})
         return
-    body = b""
-    more = True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+    body = await read_body(receive)
     request = orjson.loads(body)
     if not request.get("stream"):
         await send(_JSON_COMPLETION)
