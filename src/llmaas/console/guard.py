@@ -24,7 +24,7 @@ from llmaas.console.roles import Principal
 from llmaas.console.sessions import SessionStore
 from llmaas.errors import PermissionDenied
 from llmaas.gateway import ServedCatalog
-from llmaas.observability.text import PRINTABLE_TEXT, UNPRINTABLE_IN_TEXT
+from llmaas.observability.text import UNPRINTABLE_IN_TEXT
 from llmaas.settings import Settings
 
 COOKIE = "llmaas_console"
@@ -138,9 +138,6 @@ async def checked_form(request: Request, principal: PrincipalDep) -> FormData:
 
 
 FormDep = Annotated[FormData, Depends(checked_form)]
-
-
-PRINTABLE = PRINTABLE_TEXT  # for query parameters, which are refused instead
 
 
 def field(form: FormData, name: str, *, limit: int = 200) -> str:

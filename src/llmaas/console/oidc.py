@@ -25,7 +25,7 @@ _ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 _ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")  # the flow needs each
 _MAX_URL = 1000  # an endpoint
 _MAX_LOGOUT_URL = 2000  # the session's column
-_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,253}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}")  # and printable (UNPRINTABLE)
 
 
 @dataclass(frozen=True)

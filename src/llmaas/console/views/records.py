@@ -12,7 +12,8 @@ from starlette.responses import Response
 
 from llmaas.audit import AuditEntry
 from llmaas.catalog.lifecycle import status
-from llmaas.console.guard import PRINTABLE, ConsoleDep, PrincipalDep, render
+from llmaas.console.guard import ConsoleDep, PrincipalDep, render
+from llmaas.observability.text import PRINTABLE_TEXT  # a query parameter is refused, not cleaned
 
 router = APIRouter()
 
@@ -29,8 +30,8 @@ async def catalog(request: Request, principal: PrincipalDep, console: ConsoleDep
 @router.get("/audit")
 async def audit(
     request: Request, principal: PrincipalDep, console: ConsoleDep,
-    action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
-    actor: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE_TEXT)] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE_TEXT)] = None,
     since: Annotated[date | None, Query()] = None,
 ) -> Response:
     if not principal.operator:

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from llmaas.console.guard import PRINTABLE, ConsoleDep, PrincipalDep, render
+from llmaas.console.guard import ConsoleDep, PrincipalDep, render
 from llmaas.console.roles import Principal
 from llmaas.errors import NotFound
 from llmaas.metering.reports import GroupBy, UsageTotals, as_csv, report
+from llmaas.observability.text import PRINTABLE_TEXT  # a query parameter is refused, not cleaned
 from llmaas.tenancy import TenantService
 from llmaas.tenancy.money import to_eur
 
@@ -32,9 +33,9 @@ class UsageQuery:
 
 def usage_query(
     principal: PrincipalDep,
-    tenant: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
-    key: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
-    model: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE)] = None,
+    tenant: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE_TEXT)] = None,
+    key: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE_TEXT)] = None,
+    model: Annotated[str | None, Query(max_length=200, pattern=PRINTABLE_TEXT)] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
     group_by: GroupBy = "day",
