@@ -19,6 +19,7 @@ from llmaas.console.guard import ConsoleDep, FormDep, PrincipalDep, field, rende
 from llmaas.console.roles import Principal
 from llmaas.errors import InvalidRequest, LlmaasError, NotFound
 from llmaas.guardrails import Policy
+from llmaas.storage.tables import MAX_RATE
 from llmaas.tenancy import TenantService, TierService
 from llmaas.tenancy.money import to_nano
 from llmaas.tenancy.tenants import clean_email_domains
@@ -274,7 +275,7 @@ def _count(form: FormData, name: str) -> int | None:
     value = field(form, name, limit=20)
     if not value:
         return None
-    if not value.isdigit() or not 0 < int(value) < 2**31:
+    if not value.isdigit() or not 0 < int(value) <= MAX_RATE:
         raise InvalidRequest(f"{name.replace('_', ' ')} must be a whole number above zero.", param=name)
     return int(value)
 
